@@ -1,0 +1,46 @@
+"""sersk: speech emotion recognition for scikit-learn.
+
+Subpackages are imported lazily, so ``import sersk`` is cheap and never
+imports torch; :mod:`sersk.models` imports it only when a deep model is used.
+
+Subpackages
+-----------
+io
+    Reading audio files into float32 waveforms.
+features
+    Transformers from file paths to waveforms to frame-level features.
+datasets
+    Loaders for the public acted-emotion corpora and a synthetic generator.
+models
+    skorch-based deep classifiers and classic baseline pipelines.
+evaluation
+    Speaker-independent cross-validation, metrics, reports and plots.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = [
+    "datasets",
+    "evaluation",
+    "features",
+    "io",
+    "model_selection",
+    "models",
+    "utils",
+]
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'sersk' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,25 @@
+"""Exceptions raised by sersk.
+
+Every class subclasses a standard exception, so ``except ValueError`` or
+``except OSError`` in user code keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AudioReadError", "InvalidAudioError", "DatasetNotFoundError"]
+
+
+class AudioReadError(OSError):
+    """A file exists but cannot be decoded as audio.
+
+    Subclasses :class:`OSError`, like the errors raised for missing files.
+    """
+
+
+class InvalidAudioError(ValueError):
+    """Audio was read but is unusable: empty, silent where sound is needed,
+    or holding NaN/Inf samples."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A corpus folder is missing or holds none of the corpus' files."""

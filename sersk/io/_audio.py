@@ -1,0 +1,172 @@
+"""Reading audio files into float32 waveforms."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..exceptions import AudioReadError, InvalidAudioError
+from ..utils._validation import check_audio
+
+__all__ = ["load_audio", "resample"]
+
+
+def resample(y, *, orig_sr, target_sr, res_type="soxr_hq"):
+    """Resample waveforms along the last axis.
+
+    A thin wrapper over :func:`librosa.resample` (soxr by default) that keeps
+    float32 and returns the input unchanged when the rates already agree.
+
+    Parameters
+    ----------
+    y : ndarray of shape (..., n_samples)
+        Waveform or batch of waveforms.
+    orig_sr : int
+        Sampling rate of ``y``.
+    target_sr : int
+        Wanted sampling rate.
+    res_type : str, default="soxr_hq"
+        Any resampler :func:`librosa.resample` accepts.
+
+    Returns
+    -------
+    y_resampled : ndarray of shape (..., n_samples * target_sr / orig_sr)
+        float32 waveform.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.io import resample
+    >>> resample(np.zeros(16000, dtype=np.float32), orig_sr=16000, target_sr=8000).shape
+    (8000,)
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if int(orig_sr) == int(target_sr):
+        return y
+    import librosa
+
+    out = librosa.resample(
+        y, orig_sr=int(orig_sr), target_sr=int(target_sr), res_type=res_type
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
+    """Read an audio file into a float32 waveform.
+
+    Decoding is done by :mod:`soundfile` (libsndfile: WAV, FLAC, OGG/Vorbis,
+    and MP3 where the installed libsndfile supports it), at any bit depth.
+    Resampling uses soxr through :func:`librosa.resample`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Audio file to read.
+    sr : int or None, default=None
+        Target sampling rate. ``None`` keeps the file's native rate.
+    mono : bool, default=True
+        Average the channels into one. When False, a multichannel file gives
+        an array of shape ``(n_channels, n_samples)``.
+    offset : float, default=0.0
+        Start reading after this many seconds.
+    duration : float or None, default=None
+        Read at most this many seconds. ``None`` reads to the end.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,) or (n_channels, n_samples)
+        float32 samples, nominally in [-1, 1].
+    sr : int
+        Sampling rate of ``y``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a folder.
+    sersk.exceptions.AudioReadError
+        The file cannot be decoded as audio (an :class:`OSError`).
+    sersk.exceptions.InvalidAudioError
+        The decoded audio is empty or holds NaN/Inf samples (a :class:`ValueError`).
+
+    See Also
+    --------
+    sersk.features.AudioLoader : Load many files into a fixed-length batch.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> from sersk.io import load_audio
+    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> t = np.arange(8000) / 8000
+    >>> sf.write(path, 0.5 * np.sin(2 * np.pi * 220 * t), 8000)
+    >>> y, sr = load_audio(path, sr=16000)
+    >>> y.dtype, y.shape, sr
+    (dtype('float32'), (16000,), 16000)
+    """
+    try:
+        path_str = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"load_audio expects a file path (str or os.PathLike); got {type(path).__name__}: {path!r}."
+        ) from None
+    if sr is not None and (
+        isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0
+    ):
+        raise ValueError(
+            f"The 'sr' parameter of load_audio must be a positive int or None. Got {sr!r} instead."
+        )
+    if not np.isfinite(offset) or offset < 0:
+        raise ValueError(
+            f"The 'offset' parameter of load_audio must be a float >= 0. Got {offset!r} instead."
+        )
+    if duration is not None and (not np.isfinite(duration) or duration <= 0):
+        raise ValueError(
+            f"The 'duration' parameter of load_audio must be a float > 0 or None. Got {duration!r} instead."
+        )
+    p = Path(path_str)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"Audio file not found: '{path_str}'. Check the path (absolute: '{p.absolute()}')."
+        )
+    if p.is_dir():
+        raise IsADirectoryError(
+            f"'{path_str}' is a directory, not an audio file. Pass the files inside it "
+            "(e.g. sorted(Path(folder).glob('*.wav'))) or use sersk.datasets.load_folder."
+        )
+    try:
+        with sf.SoundFile(path_str) as f:
+            native_sr = f.samplerate
+            start = int(round(offset * native_sr))
+            frames = -1 if duration is None else int(round(duration * native_sr))
+            if start > 0:
+                if start >= f.frames > 0:
+                    raise InvalidAudioError(
+                        f"offset={offset} s is past the end of '{path_str}' "
+                        f"({f.frames / native_sr:.3f} s long). Use a smaller offset."
+                    )
+                f.seek(start)
+            data = f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, sf.SoundFileRuntimeError) as exc:
+        raise AudioReadError(
+            f"Could not decode '{path_str}' as audio ({exc}). sersk reads the formats of "
+            "libsndfile (WAV, FLAC, OGG, and MP3 with libsndfile >= 1.1); convert other "
+            "files first, e.g. 'ffmpeg -i in.m4a out.wav'."
+        ) from exc
+    except PermissionError as exc:
+        raise PermissionError(f"No permission to read '{path_str}': {exc}.") from exc
+
+    y = data.T  # (n_channels, n_samples)
+    if mono:
+        y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    check_audio(y, name=f"audio of '{path_str}'", allow_multichannel=not mono)
+    out_sr = native_sr
+    if sr is not None and sr != native_sr:
+        y = resample(y, orig_sr=native_sr, target_sr=sr)
+        out_sr = int(sr)
+    return y, out_sr

@@ -1,0 +1,34 @@
+"""The one place where sersk imports private helpers of scikit-learn.
+
+scikit-learn moves or renames some of these between releases; keeping every
+import here means a new release breaks one file, not the whole package.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Hidden,
+    Interval,
+    Options,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "HasMethods",
+    "Hidden",
+    "Integral",
+    "Interval",
+    "Options",
+    "Real",
+    "StrOptions",
+    "_fit_context",
+    "check_is_fitted",
+    "validate_data",
+    "validate_params",
+]

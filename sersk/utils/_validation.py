@@ -1,0 +1,156 @@
+"""Input checks shared by sersk's functions and estimators.
+
+In the spirit of :func:`librosa.util.valid_audio`: dtype, ndim, finite values
+and minimum length, with messages that name the value and the fix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..exceptions import InvalidAudioError
+
+__all__ = ["check_audio", "check_frames"]
+
+
+def check_audio(y, *, name="y", allow_multichannel=False, min_samples=1):
+    """Check a single waveform and return it as a float32 array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_channels, n_samples)
+        Waveform.
+    name : str, default="y"
+        How the waveform is named in error messages.
+    allow_multichannel : bool, default=False
+        Accept 2-D ``(n_channels, n_samples)`` input.
+    min_samples : int, default=1
+        Minimum number of samples.
+
+    Returns
+    -------
+    y : ndarray
+        float32 view or copy of the input.
+
+    Raises
+    ------
+    sersk.exceptions.InvalidAudioError
+        Empty, too short, non-finite or of the wrong shape.
+    TypeError
+        Not numeric.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.utils import check_audio
+    >>> check_audio(np.zeros(4)).dtype
+    dtype('float32')
+    >>> check_audio(np.array([0.0, np.nan]))
+    Traceback (most recent call last):
+    ...
+    sersk.exceptions.InvalidAudioError: y contains 1 NaN/Inf sample(s) ...
+    """
+    arr = np.asarray(y)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise TypeError(
+            f"{name} must be a numeric array of audio samples; got dtype {arr.dtype}."
+        )
+    if np.iscomplexobj(arr):
+        raise TypeError(
+            f"{name} must hold real-valued samples; got complex dtype {arr.dtype}."
+        )
+    max_ndim = 2 if allow_multichannel else 1
+    if arr.ndim == 0 or arr.ndim > max_ndim:
+        shape_hint = (
+            "(n_samples,) or (n_channels, n_samples)"
+            if allow_multichannel
+            else "(n_samples,)"
+        )
+        raise InvalidAudioError(
+            f"{name} must have shape {shape_hint}; got an array of shape {arr.shape}. "
+            "Mix multichannel audio down to mono first (e.g. y.mean(axis=0))."
+        )
+    if arr.shape[-1] == 0:
+        raise InvalidAudioError(
+            f"{name} is empty (0 samples). Check the file or the offset/duration you asked for."
+        )
+    if arr.shape[-1] < min_samples:
+        raise InvalidAudioError(
+            f"{name} has {arr.shape[-1]} samples; at least {min_samples} are needed."
+        )
+    arr = arr.astype(np.float32, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidAudioError(
+            f"{name} contains {int(bad.sum())} NaN/Inf sample(s) (first at index "
+            f"{np.unravel_index(int(np.argmax(bad)), arr.shape)[-1]}). Repair or drop the clip; "
+            "np.nan_to_num(y) replaces them with zeros."
+        )
+    return arr
+
+
+def check_frames(X, *, name="X", estimator_name=None):
+    """Check a batch of frame-level features of shape (n_clips, n_coeffs, n_frames).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_clips, n_coeffs, n_frames)
+        Features, e.g. the output of :class:`~sersk.features.MelSpectrogram`.
+    name : str, default="X"
+        How the array is named in error messages.
+    estimator_name : str or None, default=None
+        Added to error messages when given.
+
+    Returns
+    -------
+    X : ndarray of shape (n_clips, n_coeffs, n_frames)
+        float32 array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.utils import check_frames
+    >>> check_frames(np.zeros((2, 3, 4))).dtype
+    dtype('float32')
+    >>> check_frames(np.zeros((2, 3)))
+    Traceback (most recent call last):
+    ...
+    ValueError: X must be a 3-D array of shape (n_clips, n_coeffs, n_frames); got shape (2, 3). ...
+    """
+    where = f" for {estimator_name}" if estimator_name else ""
+    arr = np.asarray(X)
+    if arr.dtype == object:
+        raise ValueError(
+            f"{name}{where} must be a numeric 3-D array (n_clips, n_coeffs, n_frames); got an object "
+            "array (variable-length clips?). Give AudioLoader a fixed duration so all clips have the same length."
+        )
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(
+            f"{name}{where} must hold real numbers; got dtype {arr.dtype}."
+        )
+    if arr.ndim != 3:
+        hint = (
+            " A 2-D array looks like waveforms or pooled features: put a frame-level feature "
+            "transformer such as MelSpectrogram before this step."
+            if arr.ndim == 2
+            else ""
+        )
+        raise ValueError(
+            f"{name}{where} must be a 3-D array of shape (n_clips, n_coeffs, n_frames); "
+            f"got shape {arr.shape}.{hint}"
+        )
+    if 0 in arr.shape:
+        raise ValueError(
+            f"{name}{where} is empty: shape {arr.shape}. Every axis needs at least one element."
+        )
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        n_bad = int((~np.isfinite(arr)).sum())
+        clips = np.unique(np.nonzero(~np.isfinite(arr))[0])[:5].tolist()
+        raise ValueError(
+            f"{name}{where} contains {n_bad} NaN/Inf value(s) (clips {clips}...). "
+            "Check the audio for NaN samples; silent clips give -inf only without to_db clipping."
+        )
+    return arr

@@ -26,10 +26,12 @@ __version__ = "0.1.0"
 _SUBMODULES = [
     "datasets",
     "evaluation",
+    "exceptions",
     "features",
     "io",
     "model_selection",
     "models",
+    "pipelines",
     "utils",
 ]
 

@@ -59,6 +59,13 @@ def _take(X, indices):
     return [X[i] for i in indices]
 
 
+def _has_len(value, n):
+    try:
+        return _n_samples(value) == n
+    except TypeError:
+        return False
+
+
 def check_speaker_independence(splits, groups):
     """List the folds in which a speaker is on both sides of the split.
 
@@ -130,6 +137,15 @@ def _resolve_cv(cv, groups, y):
 
 def _fit_and_score(estimator, X, y, train, test, labels, fit_params):
     X_train, X_test = _take(X, train), _take(X, test)
+    n = y.shape[0]
+    # per-sample fit parameters (e.g. groups for an inner GridSearchCV) follow
+    # the training indices, as in sklearn.model_selection.cross_validate
+    fit_params = {
+        key: _take(value, train)
+        if not isinstance(value, (str, dict)) and _has_len(value, n)
+        else value
+        for key, value in fit_params.items()
+    }
     start = time.perf_counter()
     estimator.fit(X_train, y[train], **fit_params)
     fit_time = time.perf_counter() - start
@@ -334,7 +350,9 @@ def evaluate(
     n_jobs : int, default=None
         Folds fitted in parallel (joblib); None means 1.
     fit_params : dict, default=None
-        Extra keyword arguments of ``estimator.fit``.
+        Extra keyword arguments of ``estimator.fit``. Values with one entry per
+        sample (e.g. ``{"groups": groups}`` for a nested ``GridSearchCV``)
+        are subset to each fold's training indices.
     return_estimators : bool, default=False
         Keep the fitted estimator of every fold in ``result.estimators``.
     verbose : int, default=0

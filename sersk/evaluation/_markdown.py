@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 __all__ = ["markdown_table"]
 
@@ -52,7 +53,7 @@ def markdown_table(frame, *, index=True, floatfmt=".3f"):
     """
     columns = [str(c) for c in frame.columns]
     numeric = [
-        np.issubdtype(frame[c].dtype, np.number) and frame[c].dtype != bool
+        is_numeric_dtype(frame[c].dtype) and not is_bool_dtype(frame[c].dtype)
         for c in frame.columns
     ]
     rows = [[_cell(v, floatfmt) for v in row] for row in frame.itertuples(index=False)]

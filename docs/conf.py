@@ -101,3 +101,113 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
 }
 html_show_sourcelink = False
+
+
+# -- the benchmark results page ---------------------------------------------------
+# ``benchmarks/bench_accuracy.py`` writes ``docs/results.md`` (Markdown). Sphinx
+# here has no Markdown parser, so the ``sersk-results`` directive converts the
+# subset that page uses (headings, pipe tables, bullets, paragraphs, **bold**
+# and `code`) to reStructuredText. A ``docs/results.rst`` is linked instead.
+import re
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+
+DOCS = Path(__file__).resolve().parent
+exclude_patterns.append("results.md")
+
+
+def _md_inline(text):
+    out = []
+    for piece in re.split(r"(\*\*[^*]+\*\*|`[^`]+`)", text):
+        if piece.startswith("**") and piece.endswith("**") and len(piece) > 4:
+            out.append(r"\ **" + _md_escape(piece[2:-2]) + r"**\ ")
+        elif piece.startswith("`") and piece.endswith("`") and len(piece) > 2:
+            out.append(r"\ ``" + piece[1:-1].replace("``", "` `") + r"``\ ")
+        else:
+            out.append(_md_escape(piece))
+    return "".join(out).strip() or r"\ "
+
+
+def _md_escape(text):
+    for char in "\\*`_|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _md_table(rows):
+    def cells(line):
+        line = line.strip()
+        if line.startswith("|"):
+            line = line[1:]
+        if line.endswith("|") and not line.endswith("\\|"):
+            line = line[:-1]
+        return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)]
+
+    parsed = [cells(r) for r in rows if not re.fullmatch(r"[\s|:\-]+", r)]
+    width = max(len(r) for r in parsed)
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in parsed:
+        row = row + [""] * (width - len(row))
+        for i, cell in enumerate(row):
+            out.append(("   * - " if i == 0 else "     - ") + _md_inline(cell))
+    return out + [""]
+
+
+def markdown_to_rst(text):
+    """Convert the simple Markdown of the results page to reStructuredText."""
+    lines = text.splitlines()
+    out = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                block.append(lines[i])
+                i += 1
+            out += [""] + _md_table(block)
+            continue
+        if stripped.startswith("#"):
+            out += ["", ".. rubric:: " + _md_inline(stripped.lstrip("#").strip()), ""]
+        elif re.match(r"[-*+] ", stripped):
+            out.append("- " + _md_inline(stripped[2:]))
+        elif stripped.startswith("```"):
+            i += 1
+            block = []
+            while i < len(lines) and not lines[i].strip().startswith("```"):
+                block.append("   " + lines[i])
+                i += 1
+            out += ["", "::", ""] + block + [""]
+        elif not stripped:
+            out.append("")
+        else:
+            out.append(_md_inline(stripped))
+        i += 1
+    return "\n".join(out) + "\n"
+
+
+class SerskResults(Directive):
+    has_content = False
+
+    def run(self):
+        md = DOCS / "results.md"
+        if (DOCS / "results.rst").exists():
+            rst = ".. toctree::\n   :maxdepth: 1\n\n   results\n"
+        elif md.exists():
+            self.state.document.settings.record_dependencies.add(str(md))
+            rst = markdown_to_rst(md.read_text(encoding="utf-8"))
+        else:
+            rst = (
+                "No results yet: run ``benchmarks/bench_accuracy.py`` to write "
+                "``docs/results.md``.\n"
+            )
+        node = nodes.container()
+        self.state.nested_parse(StringList(rst.splitlines(), str(md)), 0, node)
+        return node.children
+
+
+def setup(app):
+    app.add_directive("sersk-results", SerskResults)

@@ -1,0 +1,491 @@
+"""Shared machinery of the corpus loaders.
+
+Data home, the canonical emotion vocabulary and label harmonisation, the
+directory walk (symlink-loop safe, hidden entries skipped), the
+``on_invalid`` policy, the filters and the :class:`~sklearn.utils.Bunch`
+every loader returns. No audio is decoded here: loaders only read file names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from ..exceptions import DatasetNotFoundError
+from ..utils._sklearn_compat import Integral, StrOptions
+
+__all__ = ["EMOTIONS", "AUDIO_EXTENSIONS", "get_data_home", "harmonize_label"]
+
+#: The canonical emotion vocabulary every loader maps its codes into.
+EMOTIONS = (
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fear",
+    "disgust",
+    "surprise",
+    "boredom",
+)
+
+#: File extensions treated as audio when walking a corpus folder.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+# Spellings found in corpus file and folder names -> canonical emotion.
+_SYNONYMS = {
+    "neutral": "neutral",
+    "neu": "neutral",
+    "calm": "calm",
+    "happy": "happy",
+    "happiness": "happy",
+    "hap": "happy",
+    "joy": "happy",
+    "sad": "sad",
+    "sadness": "sad",
+    "angry": "angry",
+    "anger": "angry",
+    "ang": "angry",
+    "fear": "fear",
+    "fearful": "fear",
+    "fea": "fear",
+    "afraid": "fear",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "dis": "disgust",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "ps": "surprise",
+    "pleasant_surprise": "surprise",
+    "pleasant_surprised": "surprise",
+    "boredom": "boredom",
+    "bored": "boredom",
+}
+
+
+def get_data_home(data_home=None) -> str:
+    """Return the folder where sersk keeps downloaded corpora.
+
+    Resolution order: the ``data_home`` argument, the ``SERSK_DATA``
+    environment variable, then ``~/sersk_data``. Each corpus lives in a
+    sub-folder named after it (``<data_home>/ravdess``, ...). The folder is
+    not created here; downloads create it when they need it.
+
+    Parameters
+    ----------
+    data_home : str or os.PathLike, default=None
+        Explicit folder; ``~`` is expanded.
+
+    Returns
+    -------
+    data_home : str
+        Absolute path of the data folder.
+
+    Examples
+    --------
+    >>> from sersk.datasets import get_data_home
+    >>> get_data_home("/tmp/corpora")
+    '/tmp/corpora'
+    """
+    if data_home is None:
+        data_home = os.environ.get("SERSK_DATA", os.path.join("~", "sersk_data"))
+    return os.path.abspath(os.path.expanduser(os.fspath(data_home)))
+
+
+def harmonize_label(name) -> str | None:
+    """Map an emotion spelling to the canonical vocabulary.
+
+    Case, surrounding spaces and ``-``/space separators are ignored, so
+    ``"Anger"``, ``"FEARFUL"``, ``"pleasant surprise"`` and ``"ps"`` (TESS)
+    are all recognised.
+
+    Parameters
+    ----------
+    name : str
+        A label as it appears in a folder or file name.
+
+    Returns
+    -------
+    emotion : str or None
+        One of :data:`EMOTIONS`, or None when the spelling is unknown.
+
+    Examples
+    --------
+    >>> from sersk.datasets import harmonize_label
+    >>> harmonize_label("Anger"), harmonize_label("Pleasant_surprised")
+    ('angry', 'surprise')
+    >>> harmonize_label("contempt") is None
+    True
+    """
+    key = re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+    return _SYNONYMS.get(key)
+
+
+# Parameter constraints shared by every loader (for validate_params).
+_COMMON = {
+    "root": [str, os.PathLike, None],
+    "data_home": [str, os.PathLike, None],
+    "emotions": ["array-like", str, None],
+    "label_map": [dict, None],
+    "speakers": ["array-like", str, Integral, None],
+    "gender": [StrOptions({"female", "male"}), None],
+    "on_invalid": [StrOptions({"raise", "warn", "skip"})],
+    "return_X_y": ["boolean"],
+}
+
+# ---------------------------------------------------------------------------
+# Directory walk
+# ---------------------------------------------------------------------------
+
+
+def _scan_audio_files(root: str) -> tuple[list[str], list[str]]:
+    """Walk ``root`` and return (audio paths, other file names).
+
+    Symbolic links are followed, but each real directory is visited once, so
+    a symlink loop ends the walk instead of recursing forever. Hidden entries
+    (``.name``, including the temporary folders of an unfinished download)
+    and macOS ``__MACOSX`` folders are skipped. Paths are absolute (built
+    from ``root``, symlinks not resolved) and sorted.
+    """
+    audio: list[str] = []
+    other: list[str] = []
+    visited: set[str] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable folder or a dangling/looping link
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name == "__MACOSX":
+                continue
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:  # too many levels of symbolic links
+                continue
+            if is_dir:
+                stack.append(entry.path)
+            elif is_file:
+                if name.lower().endswith(AUDIO_EXTENSIONS):
+                    audio.append(entry.path)
+                else:
+                    other.append(name)
+    audio.sort()
+    return audio, other
+
+
+# ---------------------------------------------------------------------------
+# Corpus description and the generic loader
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    """What the generic loader needs to know about one corpus."""
+
+    name: str  # short id, used in groups ("ravdess_01") and the corpus column
+    title: str
+    convention: str  # the expected file layout, quoted in error messages
+    how_to_get: str  # instructions quoted when the corpus is missing
+    parse: Callable[[str, str], dict | None]  # (abs path, path rel. to root)
+    speaker_format: Callable[[object], str] = str
+    columns: tuple[str, ...] = ()  # corpus-specific frame columns, in order
+    descr: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _load_descr(name: str) -> str:
+    return (
+        resources.files("sersk.datasets")
+        .joinpath("descr", f"{name}.rst")
+        .read_text(encoding="utf-8")
+    )
+
+
+def _resolve_root(corpus: _Corpus, root, data_home) -> str:
+    if root is None:
+        return os.path.join(get_data_home(data_home), corpus.name)
+    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+
+
+def _missing_error(corpus: _Corpus, root: str, reason: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{corpus.title} not found: {reason} (looked in {root!r}, expecting "
+        f"{corpus.convention}). {corpus.how_to_get} Then pass root='path/to/"
+        f"{corpus.name}', or put it in <data_home>/{corpus.name} (data_home is "
+        "the SERSK_DATA environment variable, default ~/sersk_data)."
+    )
+
+
+def _list_names(names, limit=10) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    if len(names) > limit:
+        shown += f", ... ({len(names) - limit} more)"
+    return shown
+
+
+def _handle_invalid(corpus: _Corpus, invalid: list[str], on_invalid: str, root: str):
+    if not invalid or on_invalid == "skip":
+        return
+    rel = [os.path.relpath(p, root) for p in invalid]
+    msg = (
+        f"{len(invalid)} audio file(s) under {root!r} do not follow the "
+        f"{corpus.title} naming convention {corpus.convention}: {_list_names(rel)}."
+    )
+    if on_invalid == "raise":
+        raise ValueError(
+            msg + " Rename or remove them, or pass on_invalid='skip' (or 'warn') "
+            "to leave them out."
+        )
+    warnings.warn(msg + " They were left out.", UserWarning, stacklevel=4)
+
+
+def _as_list(value) -> list:
+    if isinstance(value, str | bytes | int | np.integer):
+        return [value]
+    return list(value)
+
+
+def _check_label_map(label_map, func_name: str) -> dict:
+    if label_map is None:
+        return {}
+    if not isinstance(label_map, Mapping):
+        raise TypeError(
+            f"The 'label_map' parameter of {func_name} must be a dict mapping "
+            f"emotion names to new names (e.g. {{'calm': 'neutral'}}). Got "
+            f"{label_map!r} instead."
+        )
+    out = {}
+    for key, value in label_map.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(
+                f"label_map values must be non-empty strings; got {value!r} for "
+                f"{key!r} in {func_name}."
+            )
+        out[str(key)] = value
+    return out
+
+
+def _filter_values(name, values, allowed, func_name, normalize=str):
+    """Normalise a filter value (str or list) and check it against ``allowed``."""
+    wanted = [normalize(v) for v in _as_list(values)]
+    unknown = [v for v in wanted if v not in allowed]
+    if unknown:
+        raise ValueError(
+            f"Unknown value(s) {_list_names(unknown)} for the '{name}' parameter "
+            f"of {func_name}. Valid values: {_list_names(sorted(allowed), 100)}."
+        )
+    return wanted
+
+
+def _apply_labels(
+    frame: pd.DataFrame,
+    *,
+    emotions,
+    label_map: dict,
+    func_name: str,
+    extra_labels: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Apply ``label_map`` then keep the rows whose label is in ``emotions``."""
+    known = set(EMOTIONS) | set(extra_labels)
+    bad_keys = [k for k in label_map if k not in known]
+    if bad_keys:
+        raise ValueError(
+            f"label_map keys {_list_names(bad_keys)} are not emotion names "
+            f"(in {func_name}). Valid keys: {_list_names(_ordered(known), 100)}."
+        )
+    if label_map:
+        frame["emotion"] = frame["emotion"].map(lambda e: label_map.get(e, e))
+    if emotions is not None:
+        valid = (known - set(label_map)) | set(label_map.values())
+        wanted = _as_list(emotions)
+        unknown = [e for e in wanted if e not in valid]
+        if unknown:
+            hint = ""
+            merged = [e for e in unknown if e in label_map]
+            if merged:
+                hint = (
+                    f" ({_list_names(merged)} were renamed by label_map; "
+                    "use the new names)"
+                )
+            raise ValueError(
+                f"Unknown emotion(s) {_list_names(unknown)} in the 'emotions' "
+                f"parameter of {func_name}{hint}. Valid names: "
+                f"{_list_names(_ordered(valid), 100)}."
+            )
+        frame = frame[frame["emotion"].isin(wanted)]
+    return frame
+
+
+def _ordered(labels) -> list[str]:
+    """Canonical emotions first (in EMOTIONS order), then others sorted."""
+    labels = set(labels)
+    return [e for e in EMOTIONS if e in labels] + sorted(labels - set(EMOTIONS))
+
+
+def _make_bunch(frame: pd.DataFrame, *, descr: str, return_X_y: bool, root=None):
+    frame = frame.sort_values("path", kind="stable").reset_index(drop=True)
+    data = frame["path"].to_numpy(dtype=object)
+    target = frame["emotion"].to_numpy(dtype=object)
+    groups = frame["group"].to_numpy(dtype=object)
+    if frame["group"].isna().all():
+        groups = None  # speakers unknown (load_folder without speaker_pattern)
+    if return_X_y:
+        return data, target
+    bunch = Bunch(
+        data=data,
+        target=target,
+        groups=groups,
+        frame=frame,
+        target_names=np.asarray(_ordered(frame["emotion"].unique()), dtype=object),
+        DESCR=descr,
+    )
+    if root is not None:
+        bunch["root"] = root
+    return bunch
+
+
+def _read_corpus(
+    corpus: _Corpus,
+    *,
+    root,
+    data_home,
+    on_invalid: str,
+    download: Callable[[str], None] | None = None,
+    needs_download: Callable[[pd.DataFrame], bool] | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """Walk, parse and validate a corpus folder into an unfiltered frame."""
+    root = _resolve_root(corpus, root, data_home)
+
+    def scan():
+        if not os.path.isdir(root):
+            return None, []
+        audio, _ = _scan_audio_files(root)
+        records, invalid = [], []
+        for path in audio:
+            rec = corpus.parse(path, os.path.relpath(path, root))
+            if rec is None:
+                invalid.append(path)
+            else:
+                rec["path"] = path
+                records.append(rec)
+        return records, invalid
+
+    records, invalid = scan()
+    if download is not None and (
+        records is None
+        or not records
+        or (needs_download is not None and needs_download(_frame(corpus, records)))
+    ):
+        download(root)
+        records, invalid = scan()
+
+    if records is None:
+        reason = (
+            "the path exists but is not a folder"
+            if os.path.exists(root)
+            else "the folder does not exist"
+        )
+        raise _missing_error(corpus, root, reason)
+    if not records and not invalid:
+        raise _missing_error(corpus, root, "the folder holds no audio files")
+    _handle_invalid(corpus, invalid, on_invalid, root)
+    if not records:
+        raise _missing_error(
+            corpus,
+            root,
+            f"none of its {len(invalid)} audio files follow the naming convention",
+        )
+    return _frame(corpus, records), root
+
+
+def _frame(corpus: _Corpus, records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records)
+    frame["corpus"] = corpus.name
+    frame["group"] = corpus.name + "_" + frame["speaker"].astype(str)
+    base = ["path", "corpus", "speaker", "group", "gender", "emotion", "code"]
+    cols = base + [c for c in corpus.columns if c not in base]
+    cols += [c for c in frame.columns if c not in cols]
+    return frame[cols]
+
+
+def _filter_frame(
+    frame: pd.DataFrame,
+    corpus: _Corpus,
+    func_name: str,
+    *,
+    speakers=None,
+    gender=None,
+    columns: Mapping[str, object] | None = None,
+) -> pd.DataFrame:
+    """Keep rows matching ``speakers``, ``gender`` and ``{column: values}``."""
+    if speakers is not None:
+
+        def norm(s):
+            s = str(s) if not isinstance(s, int | np.integer) else s
+            if isinstance(s, str) and s.lower().startswith(corpus.name + "_"):
+                s = s[len(corpus.name) + 1 :]
+            return corpus.speaker_format(s)
+
+        wanted = _filter_values(
+            "speakers", speakers, set(frame["speaker"]), func_name, norm
+        )
+        frame = frame[frame["speaker"].isin(wanted)]
+    if gender is not None:
+        frame = frame[frame["gender"] == gender]
+    for col, values in (columns or {}).items():
+        if values is None:
+            continue
+        allowed = set(frame[col].dropna()) | set(corpus.extra.get(col, ()))
+        wanted = _filter_values(col, values, allowed, func_name)
+        frame = frame[frame[col].isin(wanted)]
+    return frame
+
+
+def _finish(
+    frame: pd.DataFrame,
+    *,
+    func_name: str,
+    emotions,
+    label_map,
+    return_X_y: bool,
+    descr: str,
+    root=None,
+    filters: Mapping[str, object] | None = None,
+    allow_empty: bool = False,
+    extra_labels: Iterable[str] = (),
+):
+    label_map = _check_label_map(label_map, func_name)
+    frame = _apply_labels(
+        frame.copy(),
+        emotions=emotions,
+        label_map=label_map,
+        func_name=func_name,
+        extra_labels=extra_labels,
+    )
+    if frame.empty and not allow_empty:
+        used = {k: v for k, v in (filters or {}).items() if v is not None}
+        if emotions is not None:
+            used["emotions"] = emotions
+        raise ValueError(
+            f"No file left after filtering in {func_name} "
+            f"({', '.join(f'{k}={v!r}' for k, v in used.items())}). "
+            "Relax the filters."
+        )
+    return _make_bunch(frame, descr=descr, return_X_y=return_X_y, root=root)

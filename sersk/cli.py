@@ -107,6 +107,13 @@ def _add_data_args(p, *, corpus_required=True):
         "angry fear disgust calm surprise boredom)",
     )
     g.add_argument(
+        "--speaker-pattern",
+        metavar="REGEX",
+        help="folder corpus only: regular expression finding the speaker id in "
+        "each file's path below its emotion folder, e.g. '^(\\w+?)_' (without "
+        "it speakers are unknown and --cv speaker is impossible)",
+    )
+    g.add_argument(
         "--sr",
         type=_positive_int,
         default=16000,
@@ -400,6 +407,14 @@ def _load_data(args):
 
     loader = getattr(datasets, f"load_{args.corpus}")
     kwargs = {}
+    if args.corpus == "folder":
+        if args.root is None:
+            raise CLIError(
+                "--corpus folder needs --root DIR (a folder with one sub-folder "
+                "of audio files per emotion)"
+            )
+        if args.speaker_pattern:
+            kwargs["speaker_pattern"] = args.speaker_pattern
     if args.root is not None:
         root = Path(args.root).expanduser()
         if not root.exists():
@@ -421,11 +436,10 @@ def _load_data(args):
         verbose=not args.quiet,
     )
     X = audio.fit_transform(np.asarray(bunch.data))
-    desc = (
-        f"{args.corpus}: {len(bunch.target)} clips, "
-        f"{np.unique(bunch.groups).size} speakers"
-    )
-    return X, np.asarray(bunch.target), np.asarray(bunch.groups), desc
+    n_spk = "unknown" if bunch.groups is None else np.unique(bunch.groups).size
+    desc = f"{args.corpus}: {len(bunch.target)} clips, {n_spk} speakers"
+    groups = None if bunch.groups is None else np.asarray(bunch.groups)
+    return X, np.asarray(bunch.target), groups, desc
 
 
 def _make_model(
@@ -653,7 +667,7 @@ def _cmd_train(args):
         "corpus": args.corpus,
         "emotions": list(args.emotions) if args.emotions else None,
         "n_train": int(len(y)),
-        "n_speakers": int(np.unique(groups).size),
+        "n_speakers": None if groups is None else int(np.unique(groups).size),
     }
     save_bundle(out, pipeline, meta, deep=deep)
     print(
@@ -680,6 +694,12 @@ def _cmd_evaluate(args):
     )
     F = _transform(front, X, quiet=args.quiet)
     if args.cv == "speaker":
+        if groups is None:
+            raise CLIError(
+                "the speakers of this corpus are unknown, so --cv speaker is "
+                "impossible: pass --speaker-pattern REGEX (folder corpus), or "
+                "--cv random for a speaker-dependent estimate"
+            )
         cv = args.folds
         title = f"{args.model} on {desc}: speaker-independent {args.folds}-fold CV"
     else:
@@ -854,7 +874,9 @@ def _cmd_features(args):
             out,
             X=F.astype(np.float32),
             y=np.asarray(y, dtype=str),
-            groups=np.asarray(groups, dtype=str),
+            groups=np.asarray(
+                groups if groups is not None else [""] * len(y), dtype=str
+            ),
             feature_names=np.asarray(names, dtype=str),
             sr=np.int64(args.sr),
         )
@@ -862,7 +884,8 @@ def _cmd_features(args):
         import pandas as pd
 
         frame = pd.DataFrame(F, columns=names)
-        frame.insert(0, "speaker", np.asarray(groups, dtype=str))
+        if groups is not None:
+            frame.insert(0, "speaker", np.asarray(groups, dtype=str))
         frame.insert(0, "label", np.asarray(y, dtype=str))
         if suffix == ".csv":
             frame.to_csv(out, index=False)

@@ -204,7 +204,8 @@ class EvaluationResult:
 
     @property
     def summary(self):
-        stats = self.folds[list(_METRICS)].agg(["mean", "std"], ddof=0).T
+        scores = self.folds[list(_METRICS)].astype(float)
+        stats = pd.DataFrame({"mean": scores.mean(), "std": scores.std(ddof=0)})
         stats.index.name = "metric"
         return stats
 
@@ -254,9 +255,7 @@ class EvaluationResult:
         summary = pd.DataFrame(
             {
                 "metric": list(_METRICS),
-                "mean ± std": [
-                    self.format_metric(m, digits=digits) for m in _METRICS
-                ],
+                "mean ± std": [self.format_metric(m, digits=digits) for m in _METRICS],
             }
         )
         parts += ["### Summary", "", markdown_table(summary, index=False), ""]
@@ -428,10 +427,14 @@ def evaluate(
                 "to `labels` or leave labels=None."
             )
     splitter, cv_name = _resolve_cv(cv, groups, y)
-    splits = [
-        (np.asarray(train), np.asarray(test))
-        for train, test in splitter.split(X, y, groups)
-    ]
+    with warnings.catch_warnings():
+        # e.g. "The groups parameter is ignored by StratifiedKFold": the folds
+        # are checked against the groups below instead
+        warnings.filterwarnings("ignore", message="The groups parameter is ignored")
+        splits = [
+            (np.asarray(train), np.asarray(test))
+            for train, test in splitter.split(X, y, groups)
+        ]
     leaks = []
     if groups is not None:
         leaks = check_speaker_independence(splits, groups)
@@ -457,9 +460,7 @@ def evaluate(
             stacklevel=2,
         )
     outputs = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_fit_and_score)(
-            clone(estimator), X, y, train, test, labels, fit_params
-        )
+        delayed(_fit_and_score)(clone(estimator), X, y, train, test, labels, fit_params)
         for train, test in splits
     )
 

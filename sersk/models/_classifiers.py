@@ -1,0 +1,810 @@
+"""skorch-based deep classifiers with scikit-learn semantics.
+
+All four classifiers share :class:`BaseDeepClassifier`, a subclass of
+:class:`skorch.NeuralNetClassifier` that adds what scikit-learn users expect
+(any labels in and out, ``classes_``, validation of parameters and inputs,
+reproducible ``random_state``) and what speech emotion recognition needs
+(validation split grouped by speaker, class weights, SpecAugment, padding-aware
+pooling, bf16 autocast).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+)
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from ..utils._sklearn_compat import (
+    Integral,
+    Interval,
+    Options,
+    Real,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+)
+from ..utils._validation import check_frames
+from ._modules import CNN, CNNLSTM, CRNN, RNN, _ConvNetMixin
+from ._training import SpeakerValidSplit, augment_batch, autocast, training_context
+
+__all__ = [
+    "BaseDeepClassifier",
+    "CNNClassifier",
+    "CNNLSTMClassifier",
+    "CRNNClassifier",
+    "RNNClassifier",
+]
+
+
+# stateless, so sharing one default instance is safe
+_DEFAULT_SPLIT = SpeakerValidSplit(0.2)
+
+
+def _resolve_device(device):
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _valid_accuracy(net, X, y):
+    """Accuracy on the validation part, in encoded label space (valid_acc)."""
+    y_pred = NeuralNetClassifier.predict_proba(net, X).argmax(axis=1)
+    return float(np.mean(y_pred == np.asarray(y)))
+
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        The network; None uses :class:`sersk.models.{module}`. ``n_coeffs`` and ``n_classes`` are inferred from the data
+        at ``fit``; every other size is set with ``module__<name>`` keyword
+        arguments (see :class:`sersk.models.{module}`), which
+        :class:`~sklearn.model_selection.GridSearchCV` can tune.
+    criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
+        Loss on the logits returned by the module.
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+        Optimizer; its arguments are set with ``optimizer__<name>``.
+        ``optimizer__weight_decay`` defaults to 1e-4.
+    lr : float, default=1e-3
+        Learning rate.
+    max_epochs : int, default=50
+        Maximum number of epochs (early stopping may end training sooner).
+    batch_size : int, default=32
+        Mini-batch size (-1: the whole data set).
+    train_split : callable or None, default=SpeakerValidSplit(0.2)
+        Hold-out split for early stopping, called as
+        ``train_split(dataset, y, groups=groups)``. The default holds out 20 %
+        of the speakers when ``fit(X, y, groups=speakers)`` is given (stratified
+        by label), else 20 % of the clips stratified by label. ``None`` trains
+        on all data without validation (no early stopping).
+    callbacks : list of (name, callback) or None, default=None
+        Extra skorch callbacks, added to the defaults: ``train_loss``,
+        ``valid_loss`` and ``valid_acc`` (when validating), ``lr_scheduler``
+        (ReduceLROnPlateau, factor 0.5, patience ``max(1, patience // 2)``,
+        on ``valid_loss``, or ``train_loss`` without validation),
+        ``early_stopping`` (on ``valid_loss`` with ``patience``, restoring the
+        best weights at the end) and ``print_log``. Disable one with
+        ``callbacks__<name>=None``.
+    patience : int or None, default=10
+        Epochs without improvement of ``valid_loss`` before training stops.
+        None disables early stopping and the learning-rate schedule.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss. "balanced" uses
+        ``n_clips / (n_classes * count(class))``.
+    precision : {{"fp32", "bf16"}}, default="fp32"
+        "bf16" runs forward passes under bfloat16 autocast (the loss stays in
+        float32); conv nets then also use the channels_last memory format.
+        Much faster on CPUs with AMX/AVX512-BF16 and on recent GPUs.
+    freq_mask, time_mask : int, default=0
+        SpecAugment: maximum width (in coefficients / frames) of each random
+        mask over the coefficient / time axis, applied to training batches
+        only (never at predict time). Masked values are set to the clip mean.
+    n_masks : int, default=1
+        Number of masks of each kind per clip.
+    noise_std : float, default=0.0
+        Additive Gaussian noise on the training batches, in units of each
+        clip's feature standard deviation.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, the validation split and
+        augmentation. With an int, two fits on CPU give identical models.
+    warm_start : bool, default=False
+        Continue training the current weights on the next ``fit``.
+    verbose : int, default=0
+        1 prints a table line per epoch (losses, accuracy, time).
+    device : {{"auto", "cpu", "cuda"}} or torch.device, default="auto"
+        "auto" uses CUDA when available, else CPU. On CUDA, batches are loaded
+        from pinned memory.
+    **kwargs
+        Further skorch arguments: ``module__*``, ``optimizer__*``,
+        ``iterator_train__*``, ``iterator_valid__*``, ``criterion__*``,
+        ``callbacks__*``, ``dataset``, ``classes`` (fixed list of labels).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Labels seen at ``fit`` (or the ``classes`` argument), in the order of
+        the columns of :meth:`predict_proba`.
+    n_classes_ : int
+        Number of classes.
+    n_features_in_ : int
+        Number of coefficients per frame (``X.shape[1]``) seen at ``fit``.
+    n_frames_in_ : int
+        Number of frames per clip seen at ``fit`` (other lengths are accepted
+        at predict time).
+    class_weight_ : ndarray of shape (n_classes,) or None
+        Class weights used in the loss.
+    module_ : torch.nn.Module
+        The trained network.
+    history : skorch.History
+        Per-epoch and per-batch records (``history[:, "valid_loss"]``).
+
+    Notes
+    -----
+    **Input.** ``X`` is a float array of shape ``(n_clips, n_coeffs, n_frames)``
+    such as :class:`~sersk.features.MelSpectrogram` output. The modules start
+    with a batch normalisation of every coefficient, so raw log-mel values in
+    dB are fine.
+
+    **Speakers.** ``fit(X, y, groups=speakers)`` keeps whole speakers out of the
+    early-stopping validation part. In a :class:`~sklearn.pipeline.Pipeline`
+    use ``pipe.fit(X, y, {step}__groups=speakers)`` (the step name of
+    :func:`~sklearn.pipeline.make_pipeline` is the lower-cased class name).
+    With metadata routing enabled, call ``clf.set_fit_request(groups=True)``
+    and pass ``groups=speakers``.
+
+    **Variable-length clips.** Pad clips at the end to a common length (e.g.
+    :class:`~sersk.features.AudioLoader` with a fixed ``duration``). Pass the
+    number of valid frames per clip as ``lengths`` to ``fit``,
+    ``predict`` and ``predict_proba``: recurrent layers then run on packed
+    sequences and the pooling over time ignores the padded frames (see
+    :mod:`sersk.models._modules` for what the conv layers still see). Without
+    ``lengths`` padded frames count as signal.
+
+    **Augmentation.** ``freq_mask``, ``time_mask`` and ``noise_std`` act on the
+    feature batches during training only. Waveform-level augmentation (the
+    seed recipe: time stretch by 1.2 and pitch shift by +2 semitones) happens
+    before feature extraction, by adding transformed copies of the training
+    waveforms with their labels and speaker ids, e.g.
+    ``librosa.effects.time_stretch(y, rate=1.2)`` and
+    ``librosa.effects.pitch_shift(y, sr=sr, n_steps=2)``; add them to the
+    training folds only, never to test data.
+
+    **Speed.** CPU training runs with ``torch.set_flush_denormal(True)``
+    (restored to False afterwards): denormal floats otherwise slow the CPU
+    kernels down about 2x late in training.
+
+    **Saving.** Fitted estimators (and pipelines holding them) can be pickled
+    or dumped with joblib; a model fitted on a GPU loads on a CPU-only machine.
+    :func:`sersk.models.save_model` writes a pickle-free file (JSON
+    configuration and tensors) for sharing.
+"""
+
+
+class BaseDeepClassifier(NeuralNetClassifier):
+    """Base class of sersk's deep classifiers (use one of the subclasses)."""
+
+    _default_module = None
+
+    _parameter_constraints: dict = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(int, {-1})],
+        "train_split": [callable, None],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "precision": [StrOptions({"fp32", "bf16"})],
+        "freq_mask": [Interval(Integral, 0, None, closed="left")],
+        "time_mask": [Interval(Integral, 0, None, closed="left")],
+        "n_masks": [Interval(Integral, 1, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device, None],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.AdamW,
+        lr=1e-3,
+        max_epochs=50,
+        batch_size=32,
+        train_split=_DEFAULT_SPLIT,
+        callbacks=None,
+        patience=10,
+        class_weight=None,
+        precision="fp32",
+        freq_mask=0,
+        time_mask=0,
+        n_masks=1,
+        noise_std=0.0,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        device="auto",
+        **kwargs,
+    ):
+        kwargs.setdefault("optimizer__weight_decay", 1e-4)
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            warm_start=warm_start,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.patience = patience
+        self.class_weight = class_weight
+        self.precision = precision
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
+        self.n_masks = n_masks
+        self.noise_std = noise_std
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ device
+    @property
+    def device(self):
+        """The torch device in use ("auto" resolved to "cuda" or "cpu")."""
+        return _resolve_device(self.__dict__.get("device", "auto"))
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["device"] = value
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        if "device" in params:
+            params["device"] = self.__dict__.get("device", "auto")
+        return params
+
+    def __setstate__(self, state):
+        raw = state.get("device")
+        if raw is None or raw == "auto":
+            state["device"] = _resolve_device(raw)
+        super().__setstate__(state)
+        if raw is None or raw == "auto":
+            self.__dict__["device"] = raw
+
+    # ------------------------------------------------------------------- tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def __sklearn_is_fitted__(self):
+        return bool(self.__dict__.get("initialized_")) and hasattr(
+            self, "n_features_in_"
+        )
+
+    @property
+    def classes_(self):
+        try:
+            return self.__dict__["classes_inferred_"]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_' before fit."
+            ) from None
+
+    # -------------------------------------------------------------- callbacks
+    @property
+    def _default_callbacks(self):
+        has_valid = self.train_split is not None
+        patience = self.__dict__.get("patience", 10)
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ]
+        if has_valid:
+            callbacks += [
+                ("valid_loss", PassthroughScoring(name="valid_loss")),
+                (
+                    "valid_acc",
+                    EpochScoring(
+                        _valid_accuracy, name="valid_acc", lower_is_better=False
+                    ),
+                ),
+            ]
+        if patience is not None:
+            callbacks.append(
+                (
+                    "lr_scheduler",
+                    LRScheduler(
+                        policy=ReduceLROnPlateau,
+                        monitor="valid_loss" if has_valid else "train_loss",
+                        patience=max(1, patience // 2),
+                        factor=0.5,
+                    ),
+                )
+            )
+            if has_valid:
+                callbacks.append(
+                    (
+                        "early_stopping",
+                        EarlyStopping(
+                            monitor="valid_loss", patience=patience, load_best=True
+                        ),
+                    )
+                )
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    # ------------------------------------------------------------ validation
+    def _validate_params(self):
+        # sklearn's declarative constraints for sersk's parameters, then
+        # skorch's check of the prefixed keyword arguments (module__* ...).
+        from sklearn.base import BaseEstimator
+
+        BaseEstimator._validate_params(self)
+        if "module_" in self.__dict__:  # skorch knows its prefixes once initialized
+            NeuralNet._validate_params(self)
+
+    def check_data(self, X, y=None):
+        # Labels are checked and encoded in fit; skorch's version would
+        # overwrite classes_ with the encoded labels.
+        pass
+
+    def _check_lengths(self, lengths, X):
+        if lengths is None:
+            return None
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or len(lengths) != len(X):
+            raise ValueError(
+                f"lengths must hold one frame count per clip: shape ({len(X)},); "
+                f"got shape {lengths.shape}."
+            )
+        if not np.issubdtype(lengths.dtype, np.integer):
+            if not np.all(np.isfinite(lengths)) or np.any(lengths != np.round(lengths)):
+                raise ValueError("lengths must be whole numbers of frames.")
+        lengths = lengths.astype(np.int64)
+        if lengths.min() < 1 or lengths.max() > X.shape[2]:
+            raise ValueError(
+                f"lengths must be in [1, n_frames={X.shape[2]}]; got values in "
+                f"[{lengths.min()}, {lengths.max()}]."
+            )
+        return lengths
+
+    def _prepare_fit(self, X, y, lengths, *, reset, classes=None):
+        name = type(self).__name__
+        X = check_frames(X, estimator_name=name)
+        if y is None:
+            raise ValueError(f"{name} requires y (one label per clip); got None.")
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        if reset:
+            if classes is None:
+                classes = self.__dict__.get("classes")
+            if classes is not None and len(classes):
+                classes = np.asarray(classes)
+                if len(np.unique(classes)) != len(classes):
+                    raise ValueError(f"classes has duplicate labels: {classes!r}.")
+            else:
+                classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"{name} needs at least 2 classes in y to train; got 1 class: "
+                    f"{classes.tolist()!r}. Check the labels (or the split: a fold "
+                    "may hold a single emotion)."
+                )
+            self.classes_inferred_ = classes
+            self.n_classes_ = len(classes)
+            self.n_features_in_ = X.shape[1]
+            self.n_frames_in_ = X.shape[2]
+        else:
+            self._check_n_coeffs(X)
+        index = {label: i for i, label in enumerate(self.classes_inferred_.tolist())}
+        try:
+            y_enc = np.fromiter(
+                (index[label] for label in y.tolist()), np.int64, len(y)
+            )
+        except KeyError as exc:
+            raise ValueError(
+                f"y contains the label {exc.args[0]!r}, which is not among the "
+                f"classes {self.classes_inferred_.tolist()!r} of {name}. Refit "
+                "(warm_start=False) or pass classes=[...] listing every label."
+            ) from None
+        self.class_weight_ = self._class_weights(y_enc)
+        lengths = self._check_lengths(lengths, X)
+        X_in = X if lengths is None else {"X": X, "lengths": lengths}
+        return X_in, y_enc
+
+    def _check_n_coeffs(self, X):
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} coefficients per frame, but "
+                f"{type(self).__name__} was fitted with {self.n_features_in_} "
+                "(X.shape[1]). Use the same feature settings as at fit."
+            )
+
+    def _class_weights(self, y_enc):
+        cw = self.class_weight
+        k = self.n_classes_
+        if cw is None:
+            return None
+        if isinstance(cw, str):  # "balanced"
+            counts = np.bincount(y_enc, minlength=k).astype(np.float64)
+            weights = np.where(
+                counts > 0, len(y_enc) / (k * np.maximum(counts, 1)), 0.0
+            )
+        else:
+            unknown = set(cw) - set(self.classes_inferred_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {sorted(unknown, key=str)!r} that are "
+                    f"not among the classes {self.classes_inferred_.tolist()!r}."
+                )
+            weights = np.array(
+                [float(cw.get(c, 1.0)) for c in self.classes_inferred_.tolist()]
+            )
+        return weights.astype(np.float32)
+
+    def _prepare_predict(self, X, lengths=None):
+        check_is_fitted(self, ["n_features_in_", "module_"])
+        if is_dataset(X):
+            return X
+        X = check_frames(X, estimator_name=type(self).__name__)
+        self._check_n_coeffs(X)
+        lengths = self._check_lengths(lengths, X)
+        return X if lengths is None else {"X": X, "lengths": lengths}
+
+    # ----------------------------------------------------------------- fitting
+    def _seed(self):
+        if self.random_state is None:
+            return None
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    @contextlib.contextmanager
+    def _fit_environment(self, groups):
+        device = torch.device(self.device)
+        seed = self._seed()
+        devices = []
+        if device.type == "cuda" and torch.cuda.is_available():
+            devices = [device.index if device.index is not None else 0]
+        with torch.random.fork_rng(devices=devices, enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.__dict__["_split_seed_"] = seed
+            self.__dict__["_fit_groups_"] = groups
+            try:
+                with training_context(device.type):
+                    yield
+            finally:
+                self.__dict__.pop("_fit_groups_", None)
+                self.__dict__.pop("_split_seed_", None)
+
+    def _check_groups(self, groups, n):
+        if groups is None:
+            return None
+        groups = column_or_1d(groups)
+        if len(groups) != n:
+            raise ValueError(
+                f"groups has {len(groups)} entries but X has {n} clips; pass one "
+                "speaker id per clip."
+            )
+        return groups
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, groups=None, lengths=None, **fit_params):
+        """Train the network on frame-level features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_coeffs, n_frames)
+            Features, e.g. log-mel spectrograms.
+        y : array-like of shape (n_clips,)
+            Labels of any type (e.g. emotion names).
+        groups : array-like of shape (n_clips,), default=None
+            Speaker ids; the early-stopping validation part then holds whole
+            speakers only.
+        lengths : array-like of int of shape (n_clips,), default=None
+            Valid frames per clip when clips are padded at the end.
+        **fit_params : dict
+            Passed on to the module's ``forward`` (skorch semantics).
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        reset = not (self.warm_start and self.__sklearn_is_fitted__())
+        X_in, y_enc = self._prepare_fit(X, y, lengths, reset=reset)
+        groups = self._check_groups(groups, len(y_enc))
+        with self._fit_environment(groups):
+            if reset:
+                self.initialize()
+            NeuralNet.partial_fit(
+                self, X_in, y_enc, _routing_method="fit", **fit_params
+            )
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X, y, classes=None, groups=None, lengths=None, **fit_params):
+        """Train for ``max_epochs`` more epochs without re-initialising.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_coeffs, n_frames)
+            Features.
+        y : array-like of shape (n_clips,)
+            Labels.
+        classes : array-like of shape (n_classes,), default=None
+            All labels, needed on the first call when ``y`` lacks some.
+        groups : array-like of shape (n_clips,), default=None
+            Speaker ids for the validation split.
+        lengths : array-like of int of shape (n_clips,), default=None
+            Valid frames per clip.
+        **fit_params : dict
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        reset = not self.__sklearn_is_fitted__()
+        X_in, y_enc = self._prepare_fit(X, y, lengths, reset=reset, classes=classes)
+        groups = self._check_groups(groups, len(y_enc))
+        with self._fit_environment(groups):
+            if reset:
+                self.initialize()
+            NeuralNet.partial_fit(self, X_in, y_enc, **fit_params)
+        return self
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        if not self.train_split:
+            return dataset, None
+        groups = self.__dict__.get("_fit_groups_")
+        if isinstance(self.train_split, SpeakerValidSplit):
+            return self.train_split(
+                dataset,
+                y,
+                groups=groups,
+                random_state=self.__dict__.get("_split_seed_"),
+            )
+        if groups is not None:
+            return self.train_split(dataset, y, groups=groups, **fit_params)
+        return self.train_split(dataset, y, **fit_params)
+
+    def _use_channels_last(self):
+        return self.precision == "bf16" or torch.device(self.device).type == "cuda"
+
+    def initialize_module(self):
+        kwargs = self.get_params_for("module")
+        if "n_features_in_" in self.__dict__:
+            kwargs["n_coeffs"] = self.n_features_in_
+            kwargs["n_classes"] = self.n_classes_
+        module_cls = self.module if self.module is not None else self._default_module
+        module = self.initialized_instance(module_cls, kwargs)
+        if isinstance(module, _ConvNetMixin):
+            module.channels_last = self._use_channels_last()
+            if module.channels_last:
+                module = module.to(memory_format=torch.channels_last)
+        self.module_ = module
+        return self
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        weights = self.__dict__.get("class_weight_")
+        if weights is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(weights, dtype=torch.float32)
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        if training:
+            kwargs.setdefault("shuffle", True)
+            # batch norm cannot train on a final batch of a single clip
+            n = len(dataset)
+            if n > 1 and n % kwargs["batch_size"] == 1:
+                kwargs.setdefault("drop_last", True)
+        if torch.device(self.device).type == "cuda":
+            kwargs.setdefault("pin_memory", True)
+        return iterator(dataset, **kwargs)
+
+    def _augments(self):
+        return bool(self.freq_mask or self.time_mask or self.noise_std)
+
+    def train_step_single(self, batch, **fit_params):
+        if self._augments():
+            Xi, yi = unpack_data(batch)
+            Xi = to_tensor(Xi, device=self.device)
+            if isinstance(Xi, dict):
+                Xi = dict(Xi)
+                Xi["X"] = self._augment(Xi["X"], Xi.get("lengths"))
+            else:
+                Xi = self._augment(Xi)
+            batch = (Xi, yi)
+        return super().train_step_single(batch, **fit_params)
+
+    def _augment(self, X, lengths=None):
+        return augment_batch(
+            X,
+            freq_mask=self.freq_mask,
+            time_mask=self.time_mask,
+            n_masks=self.n_masks,
+            noise_std=self.noise_std,
+            lengths=lengths,
+        )
+
+    def infer(self, x, **fit_params):
+        with autocast(torch.device(self.device).type, self.precision):
+            return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, *args, **kwargs):
+        return super().get_loss(y_pred.float(), y_true, *args, **kwargs)
+
+    # -------------------------------------------------------------- predicting
+    def predict_proba(self, X, lengths=None):
+        """Class probabilities (softmax of the logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_coeffs, n_frames)
+            Features; ``n_frames`` may differ from the one seen at fit.
+        lengths : array-like of int of shape (n_clips,), default=None
+            Valid frames per clip.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_clips, n_classes)
+            Probabilities, columns in the order of ``classes_``.
+        """
+        X_in = self._prepare_predict(X, lengths)
+        return NeuralNetClassifier.predict_proba(self, X_in).astype(np.float64)
+
+    def predict(self, X, lengths=None):
+        """Predicted labels (from ``classes_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_clips, n_coeffs, n_frames)
+            Features.
+        lengths : array-like of int of shape (n_clips,), default=None
+            Valid frames per clip.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_clips,)
+            Labels.
+        """
+        return self.classes_[self.predict_proba(X, lengths).argmax(axis=1)]
+
+
+def _doc(cls, summary, module_name, example):
+    step = cls.__name__.lower()
+    cls.__doc__ = (
+        summary
+        + _COMMON_DOC.format(module=module_name, step=step)
+        + "\n    See Also\n    --------\n"
+        + "    sersk.models.save_model : Pickle-free saving.\n"
+        + "    sersk.models.SpeakerValidSplit : The default validation split.\n"
+        + "\n    Examples\n    --------\n"
+        + example
+    )
+    return cls
+
+
+_EXAMPLE = """    >>> import numpy as np
+    >>> from sersk.models import {cls}
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(16, 8, 12)).astype("float32")
+    >>> y = np.array(["angry", "calm"] * 8)
+    >>> X[y == "angry"] += 1.0
+    >>> clf = {cls}(max_epochs=2, train_split=None, random_state=0{extra})
+    >>> clf = clf.fit(X, y)
+    >>> clf.classes_
+    array(['angry', 'calm'], dtype='<U5')
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.predict(X[:3]).dtype.kind
+    'U'
+"""
+
+
+class CRNNClassifier(BaseDeepClassifier):
+    _default_module = CRNN
+
+
+class CNNClassifier(BaseDeepClassifier):
+    _default_module = CNN
+
+
+class CNNLSTMClassifier(BaseDeepClassifier):
+    _default_module = CNNLSTM
+
+
+class RNNClassifier(BaseDeepClassifier):
+    _default_module = RNN
+
+
+_doc(
+    CRNNClassifier,
+    """Convolutional recurrent classifier (conv blocks, BiLSTM, attention).
+
+    The seed CRNN for speech emotion recognition as a scikit-learn classifier:
+    Conv2D blocks (batch norm, ReLU, max-pool, dropout 0.3), two bidirectional
+    LSTM layers (128 and 64 units), attention pooling over time that ignores
+    padding, dense layers and a softmax over the classes. Trains on CUDA when
+    available, else on CPU.
+""",
+    "CRNN",
+    _EXAMPLE.format(
+        cls="CRNNClassifier",
+        extra=", module__conv_channels=(4,), module__lstm_units=(8,)",
+    ),
+)
+_doc(
+    CNNClassifier,
+    """2-D CNN classifier over spectrogram-like features.
+
+    Four Conv2D blocks (64, 128, 256, 512 channels, 3x3, batch norm, ReLU, 2x2
+    max-pool, dropout 0.2), global average pooling (any input size works),
+    dense layers of 512 and 256 units with batch norm, ReLU and dropout 0.3.
+""",
+    "CNN",
+    _EXAMPLE.format(
+        cls="CNNClassifier",
+        extra=", module__conv_channels=(4, 8), module__dense_units=(8,)",
+    ),
+)
+_doc(
+    CNNLSTMClassifier,
+    """CNN-LSTM classifier: 1-D convolutions over time, then LSTM layers.
+
+    The coefficients (e.g. MFCCs) are the channels of Conv1D blocks over
+    time; an LSTM stack and attention pooling follow.
+""",
+    "CNNLSTM",
+    _EXAMPLE.format(
+        cls="CNNLSTMClassifier",
+        extra=", module__conv_channels=(8,), module__lstm_units=(8,)",
+    ),
+)
+_doc(
+    RNNClassifier,
+    """Recurrent classifier (LSTM or GRU) over frame sequences such as MFCCs.
+
+    ``module__cell="lstm"|"gru"``, ``module__bidirectional``,
+    ``module__hidden_size``, ``module__num_layers`` and
+    ``module__pooling="attention"|"mean"|"last"`` select the architecture.
+""",
+    "RNN",
+    _EXAMPLE.format(
+        cls="RNNClassifier", extra=", module__hidden_size=8, module__num_layers=1"
+    ),
+)

@@ -1,0 +1,559 @@
+"""PyTorch modules behind sersk's deep classifiers.
+
+Every module takes a batch of frame-level features ``X`` of shape
+``(batch, n_coeffs, n_frames)`` (float32) and an optional ``lengths`` tensor of
+shape ``(batch,)`` holding the number of valid (non-padded) frames of each
+clip, and returns unnormalised class scores (logits) of shape
+``(batch, n_classes)``. ``n_coeffs`` and ``n_classes`` are filled in from the
+data by the classifiers at ``fit``; every other size is a keyword argument that
+the classifiers expose as ``module__<name>``.
+
+Padding
+-------
+Clips of different lengths are padded at the end to a common ``n_frames``.
+When ``lengths`` is given:
+
+* recurrent layers run on packed sequences, so padded frames never enter the
+  forward or the backward direction of an LSTM/GRU;
+* attention pooling gives padded frames zero weight, mean pooling averages only
+  valid frames and ``pooling="last"`` takes the last valid frame;
+* in the conv nets, the number of valid frames is divided by each time pooling
+  step (rounding up, as the ``ceil_mode`` pooling does) and the final pooling
+  over time ignores the padded columns. Convolution kernels near the end of a
+  clip still see padded frames (as they see zero padding at the borders), and
+  the input batch normalisation statistics include them during training.
+
+Without ``lengths`` every frame counts as valid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["CNN", "CNNLSTM", "CRNN", "RNN", "AttentionPooling"]
+
+
+def _as_tuple(value, name):
+    if isinstance(value, int):
+        value = (value,)
+    value = tuple(int(v) for v in value)
+    if any(v < 1 for v in value):
+        raise ValueError(f"All entries of {name} must be >= 1; got {value}.")
+    return value
+
+
+def _check_positive(value, name):
+    if int(value) < 1:
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}.")
+    return int(value)
+
+
+def _check_dropout(value, name):
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1); got {value!r}.")
+    return float(value)
+
+
+def _pooled_lengths(lengths, pool_size, n_times):
+    """Valid lengths after ``n_times`` ceil-mode poolings of ``pool_size``."""
+    if lengths is None:
+        return None
+    for _ in range(n_times):
+        lengths = torch.div(lengths + pool_size - 1, pool_size, rounding_mode="floor")
+    return lengths.clamp(min=1)
+
+
+def _time_mask(lengths, n_frames):
+    """Boolean mask (batch, n_frames), True on valid frames; None without lengths."""
+    if lengths is None:
+        return None
+    steps = torch.arange(n_frames, device=lengths.device)
+    return steps.unsqueeze(0) < lengths.clamp(min=1, max=n_frames).unsqueeze(1)
+
+
+def _run_rnn(rnn, h, lengths):
+    """Run a batch_first RNN on (batch, time, features), packing when lengths are given."""
+    if lengths is None:
+        return rnn(h)[0]
+    lengths = lengths.clamp(min=1, max=h.size(1)).to("cpu", torch.int64)
+    packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = rnn(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=h.size(1))
+    return out
+
+
+def _dense_head(in_features, units, dropout, n_classes, batch_norm=False):
+    layers = []
+    for n_units in units:
+        layers.append(nn.Linear(in_features, n_units))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(n_units))
+        layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        in_features = n_units
+    layers.append(nn.Linear(in_features, n_classes))
+    return nn.Sequential(*layers)
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention pooling over time that ignores padded frames.
+
+    ``score_t = v^T tanh(W h_t)``; the weights are a softmax of the scores over
+    the valid frames and the output is the weighted sum of ``h_t``.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each time step.
+    units : int, default=64
+        Size of the hidden projection ``W``.
+    """
+
+    def __init__(self, in_features, units=64):
+        super().__init__()
+        self.proj = nn.Linear(in_features, units)
+        self.score = nn.Linear(units, 1, bias=False)
+
+    def forward(self, h, mask=None):
+        """Pool ``h`` of shape (batch, time, features) to (batch, features)."""
+        scores = self.score(torch.tanh(self.proj(h))).squeeze(-1).float()
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        return torch.bmm(weights.unsqueeze(1).to(h.dtype), h).squeeze(1)
+
+
+def _pool_time(h, mask, pooling, attention=None):
+    """Pool (batch, time, features) over time with one of attention/mean/last."""
+    if pooling == "attention":
+        return attention(h, mask)
+    if pooling == "mean":
+        if mask is None:
+            return h.mean(dim=1)
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+    # last valid step
+    if mask is None:
+        return h[:, -1]
+    last = mask.sum(dim=1).clamp(min=1) - 1
+    return h[torch.arange(h.size(0), device=h.device), last]
+
+
+class _InputNorm(nn.Module):
+    """Batch normalisation of each coefficient over clips and frames."""
+
+    def __init__(self, n_coeffs, enabled=True):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n_coeffs) if enabled else nn.Identity()
+
+    def forward(self, X):
+        return self.norm(X)
+
+
+class _ConvNetMixin:
+    """Shared helpers of the 2-D conv nets (channels_last handling)."""
+
+    channels_last = False
+
+    def _image(self, X):
+        x = X.unsqueeze(1)  # (batch, 1, n_coeffs, n_frames)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+def _conv2d_block(in_ch, out_ch, kernel_size, pool_size, dropout):
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(pool_size, ceil_mode=True),
+        nn.Dropout(dropout),
+    )
+
+
+class CRNN(_ConvNetMixin, nn.Module):
+    """Convolutional recurrent network with attention pooling over time.
+
+    Conv2D blocks (conv, batch norm, ReLU, max-pool, dropout) over the
+    (coefficient, frame) plane, then a stack of bidirectional LSTM layers over
+    the pooled frames, attention pooling over time and dense layers.
+
+    Parameters
+    ----------
+    n_coeffs : int, default=128
+        Number of input coefficients (e.g. mel bands); set from the data.
+    n_classes : int, default=8
+        Number of classes; set from the data.
+    conv_channels : tuple of int, default=(32, 64, 128)
+        Output channels of each conv block.
+    kernel_size : int, default=3
+        Square kernel size of the convolutions.
+    pool_size : int, default=2
+        Max-pool size (both axes) of each conv block.
+    conv_dropout : float, default=0.3
+        Dropout after each conv block.
+    lstm_units : tuple of int, default=(128, 64)
+        Hidden size (per direction) of each bidirectional LSTM layer.
+    attention_units : int, default=64
+        Hidden size of the attention scorer.
+    dense_units : tuple of int, default=(64,)
+        Hidden dense layers before the output layer.
+    dense_dropout : float, default=0.3
+        Dropout after each hidden dense layer.
+    input_norm : bool, default=True
+        Batch-normalise each coefficient at the input.
+    """
+
+    def __init__(
+        self,
+        n_coeffs=128,
+        n_classes=8,
+        *,
+        conv_channels=(32, 64, 128),
+        kernel_size=3,
+        pool_size=2,
+        conv_dropout=0.3,
+        lstm_units=(128, 64),
+        attention_units=64,
+        dense_units=(64,),
+        dense_dropout=0.3,
+        input_norm=True,
+    ):
+        super().__init__()
+        n_coeffs = _check_positive(n_coeffs, "n_coeffs")
+        conv_channels = _as_tuple(conv_channels, "conv_channels")
+        lstm_units = _as_tuple(lstm_units, "lstm_units")
+        dense_units = _as_tuple(dense_units, "dense_units") if dense_units else ()
+        self.pool_size = _check_positive(pool_size, "pool_size")
+        self.n_pools = len(conv_channels)
+        self.input_norm = _InputNorm(n_coeffs, input_norm)
+        blocks, in_ch = [], 1
+        for out_ch in conv_channels:
+            blocks.append(
+                _conv2d_block(
+                    in_ch,
+                    out_ch,
+                    _check_positive(kernel_size, "kernel_size"),
+                    self.pool_size,
+                    _check_dropout(conv_dropout, "conv_dropout"),
+                )
+            )
+            in_ch = out_ch
+        self.conv = nn.Sequential(*blocks)
+        n_freq = n_coeffs
+        for _ in conv_channels:
+            n_freq = math.ceil(n_freq / self.pool_size)
+        in_features = in_ch * n_freq
+        self.lstms = nn.ModuleList()
+        for units in lstm_units:
+            self.lstms.append(
+                nn.LSTM(in_features, units, batch_first=True, bidirectional=True)
+            )
+            in_features = 2 * units
+        self.attention = AttentionPooling(
+            in_features, _check_positive(attention_units, "attention_units")
+        )
+        self.head = _dense_head(
+            in_features,
+            dense_units,
+            _check_dropout(dense_dropout, "dense_dropout"),
+            _check_positive(n_classes, "n_classes"),
+        )
+
+    def forward(self, X, lengths=None):
+        x = self.conv(self._image(self.input_norm(X)))  # (N, C, F', T')
+        n, c, f, t = x.shape
+        h = x.permute(0, 3, 1, 2).reshape(n, t, c * f)
+        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
+        for lstm in self.lstms:
+            h = _run_rnn(lstm, h, lengths)
+        pooled = self.attention(h, _time_mask(lengths, t))
+        return self.head(pooled).float()
+
+
+class CNN(_ConvNetMixin, nn.Module):
+    """Four-block 2-D CNN over the (coefficient, frame) plane.
+
+    Conv2D blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool, dropout), global
+    average pooling over the remaining frequency and (valid) time positions,
+    so any input size works, then dense layers with batch norm.
+
+    Parameters
+    ----------
+    n_coeffs : int, default=128
+        Number of input coefficients; set from the data.
+    n_classes : int, default=8
+        Number of classes; set from the data.
+    conv_channels : tuple of int, default=(64, 128, 256, 512)
+        Output channels of each conv block.
+    kernel_size : int, default=3
+        Square kernel size.
+    pool_size : int, default=2
+        Max-pool size of each block.
+    conv_dropout : float, default=0.2
+        Dropout after each conv block.
+    dense_units : tuple of int, default=(512, 256)
+        Hidden dense layers (each Linear, BatchNorm, ReLU, Dropout).
+    dense_dropout : float, default=0.3
+        Dropout of the dense layers.
+    input_norm : bool, default=True
+        Batch-normalise each coefficient at the input.
+    """
+
+    def __init__(
+        self,
+        n_coeffs=128,
+        n_classes=8,
+        *,
+        conv_channels=(64, 128, 256, 512),
+        kernel_size=3,
+        pool_size=2,
+        conv_dropout=0.2,
+        dense_units=(512, 256),
+        dense_dropout=0.3,
+        input_norm=True,
+    ):
+        super().__init__()
+        n_coeffs = _check_positive(n_coeffs, "n_coeffs")
+        conv_channels = _as_tuple(conv_channels, "conv_channels")
+        dense_units = _as_tuple(dense_units, "dense_units") if dense_units else ()
+        self.pool_size = _check_positive(pool_size, "pool_size")
+        self.n_pools = len(conv_channels)
+        self.input_norm = _InputNorm(n_coeffs, input_norm)
+        blocks, in_ch = [], 1
+        for out_ch in conv_channels:
+            blocks.append(
+                _conv2d_block(
+                    in_ch,
+                    out_ch,
+                    _check_positive(kernel_size, "kernel_size"),
+                    self.pool_size,
+                    _check_dropout(conv_dropout, "conv_dropout"),
+                )
+            )
+            in_ch = out_ch
+        self.conv = nn.Sequential(*blocks)
+        self.head = _dense_head(
+            in_ch,
+            dense_units,
+            _check_dropout(dense_dropout, "dense_dropout"),
+            _check_positive(n_classes, "n_classes"),
+            batch_norm=True,
+        )
+
+    def forward(self, X, lengths=None):
+        x = self.conv(self._image(self.input_norm(X)))  # (N, C, F', T')
+        x = x.mean(dim=2).transpose(1, 2)  # (N, T', C)
+        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
+        pooled = _pool_time(x, _time_mask(lengths, x.size(1)), "mean")
+        return self.head(pooled).float()
+
+
+class CNNLSTM(nn.Module):
+    """1-D convolutions over time (coefficients as channels), then LSTM layers.
+
+    Parameters
+    ----------
+    n_coeffs : int, default=40
+        Number of input coefficients (e.g. MFCCs); set from the data.
+    n_classes : int, default=8
+        Number of classes; set from the data.
+    conv_channels : tuple of int, default=(64, 128)
+        Output channels of each Conv1D block (conv, batch norm, ReLU,
+        max-pool over time, dropout).
+    kernel_size : int, default=5
+        Kernel size over time.
+    pool_size : int, default=2
+        Max-pool size over time of each block.
+    conv_dropout : float, default=0.2
+        Dropout after each conv block.
+    lstm_units : tuple of int, default=(128,)
+        Hidden size of each LSTM layer.
+    bidirectional : bool, default=False
+        Bidirectional LSTM layers.
+    pooling : {"attention", "mean", "last"}, default="attention"
+        Pooling over time of the last LSTM outputs.
+    attention_units : int, default=64
+        Hidden size of the attention scorer.
+    dense_units : tuple of int, default=(64,)
+        Hidden dense layers.
+    dense_dropout : float, default=0.3
+        Dropout of the dense layers.
+    input_norm : bool, default=True
+        Batch-normalise each coefficient at the input.
+    """
+
+    def __init__(
+        self,
+        n_coeffs=40,
+        n_classes=8,
+        *,
+        conv_channels=(64, 128),
+        kernel_size=5,
+        pool_size=2,
+        conv_dropout=0.2,
+        lstm_units=(128,),
+        bidirectional=False,
+        pooling="attention",
+        attention_units=64,
+        dense_units=(64,),
+        dense_dropout=0.3,
+        input_norm=True,
+    ):
+        super().__init__()
+        n_coeffs = _check_positive(n_coeffs, "n_coeffs")
+        conv_channels = _as_tuple(conv_channels, "conv_channels")
+        lstm_units = _as_tuple(lstm_units, "lstm_units")
+        dense_units = _as_tuple(dense_units, "dense_units") if dense_units else ()
+        if pooling not in ("attention", "mean", "last"):
+            raise ValueError(
+                f"pooling must be 'attention', 'mean' or 'last'; got {pooling!r}."
+            )
+        self.pooling = pooling
+        self.pool_size = _check_positive(pool_size, "pool_size")
+        self.n_pools = len(conv_channels)
+        kernel_size = _check_positive(kernel_size, "kernel_size")
+        conv_dropout = _check_dropout(conv_dropout, "conv_dropout")
+        self.input_norm = _InputNorm(n_coeffs, input_norm)
+        blocks, in_ch = [], n_coeffs
+        for out_ch in conv_channels:
+            blocks += [
+                nn.Conv1d(
+                    in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False
+                ),
+                nn.BatchNorm1d(out_ch),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(self.pool_size, ceil_mode=True),
+                nn.Dropout(conv_dropout),
+            ]
+            in_ch = out_ch
+        self.conv = nn.Sequential(*blocks)
+        n_dir = 2 if bidirectional else 1
+        self.lstms = nn.ModuleList()
+        in_features = in_ch
+        for units in lstm_units:
+            self.lstms.append(
+                nn.LSTM(
+                    in_features, units, batch_first=True, bidirectional=bidirectional
+                )
+            )
+            in_features = n_dir * units
+        self.attention = (
+            AttentionPooling(
+                in_features, _check_positive(attention_units, "attention_units")
+            )
+            if pooling == "attention"
+            else None
+        )
+        self.head = _dense_head(
+            in_features,
+            dense_units,
+            _check_dropout(dense_dropout, "dense_dropout"),
+            _check_positive(n_classes, "n_classes"),
+        )
+
+    def forward(self, X, lengths=None):
+        h = self.conv(self.input_norm(X)).transpose(1, 2)  # (N, T', C)
+        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
+        for lstm in self.lstms:
+            h = _run_rnn(lstm, h, lengths)
+        pooled = _pool_time(
+            h, _time_mask(lengths, h.size(1)), self.pooling, self.attention
+        )
+        return self.head(pooled).float()
+
+
+class RNN(nn.Module):
+    """LSTM or GRU over the frame sequence (e.g. MFCC frames).
+
+    Parameters
+    ----------
+    n_coeffs : int, default=40
+        Number of input coefficients per frame; set from the data.
+    n_classes : int, default=8
+        Number of classes; set from the data.
+    cell : {"lstm", "gru"}, default="lstm"
+        Recurrent cell.
+    hidden_size : int, default=128
+        Hidden size per direction.
+    num_layers : int, default=2
+        Number of stacked recurrent layers.
+    bidirectional : bool, default=True
+        Bidirectional layers.
+    dropout : float, default=0.2
+        Dropout between recurrent layers (when ``num_layers > 1``).
+    pooling : {"attention", "mean", "last"}, default="attention"
+        Pooling over time of the last layer's outputs.
+    attention_units : int, default=64
+        Hidden size of the attention scorer.
+    dense_units : tuple of int, default=(64,)
+        Hidden dense layers.
+    dense_dropout : float, default=0.3
+        Dropout of the dense layers.
+    input_norm : bool, default=True
+        Batch-normalise each coefficient at the input.
+    """
+
+    def __init__(
+        self,
+        n_coeffs=40,
+        n_classes=8,
+        *,
+        cell="lstm",
+        hidden_size=128,
+        num_layers=2,
+        bidirectional=True,
+        dropout=0.2,
+        pooling="attention",
+        attention_units=64,
+        dense_units=(64,),
+        dense_dropout=0.3,
+        input_norm=True,
+    ):
+        super().__init__()
+        n_coeffs = _check_positive(n_coeffs, "n_coeffs")
+        dense_units = _as_tuple(dense_units, "dense_units") if dense_units else ()
+        cells = {"lstm": nn.LSTM, "gru": nn.GRU}
+        if cell not in cells:
+            raise ValueError(f"cell must be 'lstm' or 'gru'; got {cell!r}.")
+        if pooling not in ("attention", "mean", "last"):
+            raise ValueError(
+                f"pooling must be 'attention', 'mean' or 'last'; got {pooling!r}."
+            )
+        self.pooling = pooling
+        num_layers = _check_positive(num_layers, "num_layers")
+        self.input_norm = _InputNorm(n_coeffs, input_norm)
+        self.rnn = cells[cell](
+            n_coeffs,
+            _check_positive(hidden_size, "hidden_size"),
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=_check_dropout(dropout, "dropout") if num_layers > 1 else 0.0,
+        )
+        out_features = hidden_size * (2 if bidirectional else 1)
+        self.attention = (
+            AttentionPooling(
+                out_features, _check_positive(attention_units, "attention_units")
+            )
+            if pooling == "attention"
+            else None
+        )
+        self.head = _dense_head(
+            out_features,
+            dense_units,
+            _check_dropout(dense_dropout, "dense_dropout"),
+            _check_positive(n_classes, "n_classes"),
+        )
+
+    def forward(self, X, lengths=None):
+        h = self.input_norm(X).transpose(1, 2)  # (N, T, C)
+        h = _run_rnn(self.rnn, h, lengths)
+        pooled = _pool_time(
+            h, _time_mask(lengths, h.size(1)), self.pooling, self.attention
+        )
+        return self.head(pooled).float()

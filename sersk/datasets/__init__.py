@@ -37,5 +37,6 @@ _CORPUS_ALL = [
 ]
 
 # --- synthetic speech (owned by the synthetic-speech work) ---
+from ._synthetic import make_emotional_speech  # noqa: E402
 
-__all__: list[str] = [*_CORPUS_ALL]
+__all__: list[str] = [*_CORPUS_ALL, "make_emotional_speech"]

@@ -1,0 +1,433 @@
+"""Ready-made baseline pipelines: classic features + SVM / random forest, deep models.
+
+Every factory returns a plain, unfitted :class:`sklearn.pipeline.Pipeline`
+that starts from **file paths** (an :class:`~sersk.features.AudioLoader`
+step) or, with ``from_waveforms=True``, from 2-D float32 waveforms such as
+:func:`sersk.datasets.make_emotional_speech` output. They can be cloned,
+grid-searched (``set_params(svc__C=...)``), cross-validated with
+:func:`sersk.evaluation.evaluate` and pickled like any scikit-learn pipeline.
+
+Classic pipelines::
+
+    AudioLoader -> make_classic_features (pooled ZCR, RMS, MFCC, chroma, mel,
+    contrast) -> StandardScaler -> SVC | RandomForestClassifier
+
+Deep pipelines::
+
+    AudioLoader(duration) -> MelSpectrogram | MFCC -> ClipStandardizer ->
+    CRNNClassifier | CNNClassifier | CNNLSTMClassifier | RNNClassifier
+
+Importing this module does not import torch; the deep factories import
+:mod:`sersk.models` (and so torch) when called.
+"""
+
+from __future__ import annotations
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+__all__ = [
+    "make_cnn_lstm_pipeline",
+    "make_cnn_pipeline",
+    "make_crnn_pipeline",
+    "make_random_forest_pipeline",
+    "make_rnn_pipeline",
+    "make_svm_pipeline",
+]
+
+
+def _front(sr, duration, from_waveforms, n_jobs):
+    if from_waveforms:
+        return []
+    from .features import AudioLoader
+
+    return [("audioloader", AudioLoader(sr=sr, duration=duration, n_jobs=n_jobs))]
+
+
+def _classic_features(sr, n_mfcc, n_mels, stats):
+    from .features import make_classic_features
+
+    return make_classic_features(sr, n_mfcc=n_mfcc, n_mels=n_mels, stats=stats)
+
+
+def make_svm_pipeline(
+    *,
+    sr=16000,
+    duration=None,
+    C=10.0,
+    gamma="scale",
+    class_weight=None,
+    probability=False,
+    n_mfcc=40,
+    n_mels=128,
+    stats=("mean", "std"),
+    from_waveforms=False,
+    memory=None,
+    n_jobs=None,
+):
+    """Classic features, standard scaling and an RBF support vector machine.
+
+    The baseline of most SER papers: per-clip statistics of MFCC, chroma,
+    mel spectrogram, spectral contrast, zero-crossing rate and RMS
+    (:func:`~sersk.features.make_classic_features`), scaled, fed to
+    ``SVC(kernel="rbf", C=C, gamma=gamma)``.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate the audio is loaded at and the features assume.
+    duration : float or None, default=None
+        Pad or trim every clip to this many seconds; None keeps the native
+        lengths (the statistics are pooled over each clip's own frames).
+    C : float, default=10.0
+        SVM regularisation (larger: fit the training clips more closely).
+    gamma : {"scale", "auto"} or float, default="scale"
+        RBF kernel width; "scale" is ``1 / (n_features * X.var())``, i.e.
+        ``1 / n_features`` after standard scaling.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights of the SVC; "balanced" helps on unbalanced corpora.
+    probability : bool, default=False
+        Wrap the SVC in ``CalibratedClassifierCV(method="sigmoid", cv=3)`` so the
+        pipeline has ``predict_proba`` (``SVC(probability=True)`` is deprecated
+        in scikit-learn 1.9). The calibration folds are not split by speaker.
+    n_mfcc : int, default=40
+        Number of MFCCs.
+    n_mels : int, default=128
+        Mel bands.
+    stats : tuple of str, default=("mean", "std")
+        Statistics pooled over time (see :class:`~sersk.features.TimePooling`).
+    from_waveforms : bool, default=False
+        Start from 2-D float32 waveforms ``(n_clips, n_samples)`` instead of
+        file paths (no AudioLoader step).
+    memory : str, joblib.Memory or None, default=None
+        Passed to :class:`~sklearn.pipeline.Pipeline` to cache the fitted
+        transformers (features are then computed once per training set).
+    n_jobs : int or None, default=None
+        Files read in parallel by the AudioLoader.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``audioloader`` (unless ``from_waveforms``), ``features``,
+        ``standardscaler`` and ``svc`` (or ``calibratedclassifiercv``).
+
+    See Also
+    --------
+    make_random_forest_pipeline : The same features with a random forest.
+    sersk.evaluation.evaluate : Speaker-independent cross-validation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.pipelines import make_svm_pipeline
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.arange(4000) / 16000
+    >>> X = np.stack([np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size)
+    ...               for f in [200, 210, 220, 1000, 1100, 1200]]).astype(np.float32)
+    >>> y = ["low"] * 3 + ["high"] * 3
+    >>> pipe = make_svm_pipeline(from_waveforms=True, n_mfcc=13, n_mels=40)
+    >>> [name for name, _ in pipe.steps]
+    ['features', 'standardscaler', 'svc']
+    >>> pipe.fit(X, y).predict(X[[0, 5]]).tolist()
+    ['low', 'high']
+    """
+    svc = SVC(kernel="rbf", C=C, gamma=gamma, class_weight=class_weight)
+    if probability:
+        clf = ("calibratedclassifiercv", CalibratedClassifierCV(svc, cv=3))
+    else:
+        clf = ("svc", svc)
+    steps = [
+        *_front(sr, duration, from_waveforms, n_jobs),
+        ("features", _classic_features(sr, n_mfcc, n_mels, stats)),
+        ("standardscaler", StandardScaler()),
+        clf,
+    ]
+    return Pipeline(steps, memory=memory)
+
+
+def make_random_forest_pipeline(
+    *,
+    sr=16000,
+    duration=None,
+    n_estimators=500,
+    max_features="sqrt",
+    min_samples_leaf=1,
+    class_weight=None,
+    n_mfcc=40,
+    n_mels=128,
+    stats=("mean", "std"),
+    from_waveforms=False,
+    memory=None,
+    n_jobs=None,
+    random_state=None,
+):
+    """Classic features and a random forest.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate the audio is loaded at and the features assume.
+    duration : float or None, default=None
+        Pad or trim every clip to this many seconds; None keeps native lengths.
+    n_estimators : int, default=500
+        Number of trees.
+    max_features : {"sqrt", "log2"}, int, float or None, default="sqrt"
+        Features considered at each split.
+    min_samples_leaf : int, default=1
+        Minimum number of clips in a leaf.
+    class_weight : dict, "balanced", "balanced_subsample" or None, default=None
+        Class weights of the forest.
+    n_mfcc : int, default=40
+        Number of MFCCs.
+    n_mels : int, default=128
+        Mel bands.
+    stats : tuple of str, default=("mean", "std")
+        Statistics pooled over time.
+    from_waveforms : bool, default=False
+        Start from 2-D float32 waveforms instead of file paths.
+    memory : str, joblib.Memory or None, default=None
+        Transformer cache of the Pipeline.
+    n_jobs : int or None, default=None
+        Parallel jobs of the AudioLoader and of the forest.
+    random_state : int, RandomState or None, default=None
+        Seed of the forest.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``audioloader`` (unless ``from_waveforms``), ``features`` and
+        ``randomforestclassifier``. No scaling: trees do not need it.
+
+    See Also
+    --------
+    make_svm_pipeline : The same features with an RBF SVM.
+
+    Examples
+    --------
+    >>> from sersk.pipelines import make_random_forest_pipeline
+    >>> pipe = make_random_forest_pipeline(n_estimators=50, random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['audioloader', 'features', 'randomforestclassifier']
+    """
+    forest = RandomForestClassifier(
+        n_estimators=n_estimators,
+        max_features=max_features,
+        min_samples_leaf=min_samples_leaf,
+        class_weight=class_weight,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )
+    steps = [
+        *_front(sr, duration, from_waveforms, n_jobs),
+        ("features", _classic_features(sr, n_mfcc, n_mels, stats)),
+        ("randomforestclassifier", forest),
+    ]
+    return Pipeline(steps, memory=memory)
+
+
+_DEEP_DOC = """Log-mel (or MFCC) frames, per-clip standardisation and a {model}.
+
+    {summary}
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate the audio is loaded at and the features assume.
+    duration : float, default=3.0
+        Every clip is padded (zeros at the end) or trimmed to this many
+        seconds, so the network sees fixed-size inputs (RAVDESS sentences
+        last 1.5-2.5 s after about 0.5 s of silence).
+    features : {{"mel", "mfcc"}}, default="{features}"
+        Input frames: ``MelSpectrogram(n_mels=n_mels)`` in dB or
+        ``MFCC(n_mfcc=n_mfcc)``.
+    n_mels : int, default=128
+        Mel bands.
+    n_mfcc : int, default=40
+        MFCCs (``features="mfcc"``).
+    n_fft : int, default=1024
+        FFT size.
+    hop_length : int, default=256
+        Samples between frames (16 ms at 16 kHz).
+    max_epochs : int, default=30
+        Training epochs (early stopping on a speaker-independent validation
+        split may stop sooner, see the classifier's ``patience``).
+    lr : float, default=1e-3
+        Learning rate of AdamW.
+    batch_size : int, default=32
+        Mini-batch size.
+    from_waveforms : bool, default=False
+        Start from 2-D float32 waveforms instead of file paths.
+    memory : str, joblib.Memory or None, default=None
+        Transformer cache of the Pipeline.
+    n_jobs : int or None, default=None
+        Files read in parallel by the AudioLoader.
+    random_state : int or None, default=None
+        Seed of the network's initialisation and training.
+    **kwargs
+        Further parameters of :class:`~sersk.models.{cls}` (e.g.
+        ``device="cuda"``, ``patience=5``, ``module__...``).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``audioloader`` (unless ``from_waveforms``), ``melspectrogram``
+        or ``mfcc``, ``clipstandardizer`` and ``{step}``.
+
+    See Also
+    --------
+    sersk.models.{cls} : The classifier.
+    make_svm_pipeline : The classic baseline.
+
+    Examples
+    --------
+    >>> from sersk.pipelines import {func}
+    >>> pipe = {func}(max_epochs=5)
+    >>> [name for name, _ in pipe.steps]
+    ['audioloader', '{first}', 'clipstandardizer', '{step}']
+    """
+
+
+def _make_deep(
+    cls_name,
+    *,
+    sr,
+    duration,
+    features,
+    n_mels,
+    n_mfcc,
+    n_fft,
+    hop_length,
+    max_epochs,
+    lr,
+    batch_size,
+    from_waveforms,
+    memory,
+    n_jobs,
+    random_state,
+    kwargs,
+):
+    from . import models
+    from .features import MFCC, ClipStandardizer, MelSpectrogram
+
+    if features == "mel":
+        frames = (
+            "melspectrogram",
+            MelSpectrogram(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels),
+        )
+    elif features == "mfcc":
+        frames = (
+            "mfcc",
+            MFCC(
+                sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels
+            ),
+        )
+    else:
+        raise ValueError(
+            f"The 'features' parameter of make_{cls_name[:-10].lower()}_pipeline must "
+            f"be 'mel' or 'mfcc'. Got {features!r} instead."
+        )
+    if duration is None:
+        raise ValueError(
+            "Deep pipelines need fixed-size inputs: pass duration=<seconds> "
+            "(e.g. duration=3.0), not None."
+        )
+    clf = getattr(models, cls_name)(
+        max_epochs=max_epochs,
+        lr=lr,
+        batch_size=batch_size,
+        random_state=random_state,
+        **kwargs,
+    )
+    steps = [
+        *_front(sr, duration, from_waveforms, n_jobs),
+        frames,
+        ("clipstandardizer", ClipStandardizer()),
+        (cls_name.lower(), clf),
+    ]
+    return Pipeline(steps, memory=memory)
+
+
+def _deep_factory(cls_name, func_name, model, summary, default_features="mel"):
+    def factory(
+        *,
+        sr=16000,
+        duration=3.0,
+        features=default_features,
+        n_mels=128,
+        n_mfcc=40,
+        n_fft=1024,
+        hop_length=256,
+        max_epochs=30,
+        lr=1e-3,
+        batch_size=32,
+        from_waveforms=False,
+        memory=None,
+        n_jobs=None,
+        random_state=None,
+        **kwargs,
+    ):
+        return _make_deep(
+            cls_name,
+            sr=sr,
+            duration=duration,
+            features=features,
+            n_mels=n_mels,
+            n_mfcc=n_mfcc,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            from_waveforms=from_waveforms,
+            memory=memory,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            kwargs=kwargs,
+        )
+
+    factory.__name__ = factory.__qualname__ = func_name
+    factory.__module__ = __name__
+    factory.__doc__ = _DEEP_DOC.format(
+        model=model,
+        summary=summary,
+        cls=cls_name,
+        func=func_name,
+        step=cls_name.lower(),
+        features=default_features,
+        first="melspectrogram" if default_features == "mel" else "mfcc",
+    )
+    return factory
+
+
+make_crnn_pipeline = _deep_factory(
+    "CRNNClassifier",
+    "make_crnn_pipeline",
+    "convolutional recurrent network",
+    "Convolution blocks over the spectrogram, a bidirectional LSTM over time "
+    "and attention pooling (:class:`~sersk.models.CRNNClassifier`).",
+)
+make_cnn_pipeline = _deep_factory(
+    "CNNClassifier",
+    "make_cnn_pipeline",
+    "convolutional network",
+    "A 2-D CNN over the spectrogram with global pooling "
+    "(:class:`~sersk.models.CNNClassifier`).",
+)
+make_cnn_lstm_pipeline = _deep_factory(
+    "CNNLSTMClassifier",
+    "make_cnn_lstm_pipeline",
+    "CNN-LSTM",
+    "A CNN front end followed by an LSTM over time "
+    "(:class:`~sersk.models.CNNLSTMClassifier`).",
+)
+make_rnn_pipeline = _deep_factory(
+    "RNNClassifier",
+    "make_rnn_pipeline",
+    "recurrent network",
+    "A (bidirectional) recurrent network over the frames of MFCCs "
+    "(:class:`~sersk.models.RNNClassifier`).",
+    default_features="mfcc",
+)

@@ -6,7 +6,12 @@ Every class subclasses a standard exception, so ``except ValueError`` or
 
 from __future__ import annotations
 
-__all__ = ["AudioReadError", "InvalidAudioError", "DatasetNotFoundError"]
+__all__ = [
+    "AudioReadError",
+    "InvalidAudioError",
+    "DatasetNotFoundError",
+    "AudioLoadWarning",
+]
 
 
 class AudioReadError(OSError):
@@ -23,3 +28,17 @@ class InvalidAudioError(ValueError):
 
 class DatasetNotFoundError(FileNotFoundError):
     """A corpus folder is missing or holds none of the corpus' files."""
+
+
+class AudioLoadWarning(UserWarning):
+    """Some audio files were unusable and were replaced by zeros.
+
+    Emitted once per call by :class:`sersk.features.AudioLoader` with
+    ``on_error="warn"``. The message names every bad file; the attribute
+    ``bad_files`` holds the same information as a list of
+    ``(path, reason)`` pairs.
+    """
+
+    def __init__(self, message, bad_files=()):
+        super().__init__(message)
+        self.bad_files = list(bad_files)

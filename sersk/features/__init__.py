@@ -1,0 +1,34 @@
+"""Transformers from file paths to waveforms to frame-level and pooled features.
+
+Data flow::
+
+    paths --AudioLoader--> waveforms (n_clips, n_samples) float32
+          --MelSpectrogram / MFCC / Chroma / SpectralContrast / ZeroCrossingRate / RMS-->
+          frames (n_clips, n_coeffs, n_frames) float32
+          --TimePooling--> (n_clips, n_coeffs * n_stats)   (classic models)
+          --ClipStandardizer--> standardised frames         (deep models)
+
+Every transformer is stateless (``fit`` only validates) and computes a whole
+batch at once. Clips of different lengths (``AudioLoader(duration=None)``)
+travel as 1-D object arrays of per-clip arrays.
+"""
+
+from ._loader import AudioLoader
+from ._normalize import ClipStandardizer
+from ._pooling import TimePooling
+from ._presets import make_classic_features
+from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
+from ._temporal import RMS, ZeroCrossingRate
+
+__all__ = [
+    "AudioLoader",
+    "Chroma",
+    "ClipStandardizer",
+    "MFCC",
+    "MelSpectrogram",
+    "RMS",
+    "SpectralContrast",
+    "TimePooling",
+    "ZeroCrossingRate",
+    "make_classic_features",
+]

@@ -1,0 +1,362 @@
+"""Shared machinery of the feature transformers: input checks and base classes.
+
+Two kinds of input flow through :mod:`sersk.features`:
+
+- **waveforms**: a 2-D float array ``(n_clips, n_samples)`` (fixed length), or a
+  1-D object array (or list) of 1-D waveforms of different lengths, as
+  returned by ``AudioLoader(duration=None)``;
+- **frames**: a 3-D float array ``(n_clips, n_coeffs, n_frames)``, or a 1-D
+  object array (or list) of 2-D ``(n_coeffs, n_frames_i)`` arrays.
+
+The helpers here turn either form into a :class:`_Batch` and back, with error
+messages that name the estimator, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ..exceptions import InvalidAudioError
+
+__all__ = []
+
+
+def _is_sparse(X):
+    return hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse")
+
+
+def _as_object_list(X):
+    """Return a list of elements when ``X`` holds ragged arrays, else None."""
+    if isinstance(X, np.ndarray):
+        if X.dtype == object and X.ndim == 1:
+            return list(X)
+        return None
+    if hasattr(X, "iloc") and getattr(X, "ndim", 2) == 1:  # pandas Series
+        values = X.to_numpy()
+        return list(values) if values.dtype == object else None
+    if isinstance(X, (list, tuple)):
+        if len(X) and all(
+            isinstance(x, np.ndarray) or isinstance(x, (list, tuple)) for x in X
+        ):
+            shapes = {np.shape(x) for x in X}
+            if len(shapes) > 1:
+                return list(X)
+        return None
+    return None
+
+
+def _to_float_array(X, *, what, estimator_name, shape_hint):
+    """np.asarray with the sklearn-style error messages for bad dtypes."""
+    if _is_sparse(X):
+        raise TypeError(
+            f"{estimator_name} does not accept sparse input (got {type(X).__name__}); "
+            f"pass a dense array of {what} of shape {shape_hint}, e.g. X.toarray()."
+        )
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise ValueError(
+            f"Complex data not supported: {estimator_name} expects real-valued {what}; "
+            f"got dtype {arr.dtype}. Use np.abs(X) or X.real first."
+        )
+    if arr.dtype == object:
+        # numeric data stored as objects: convert like scikit-learn does (this
+        # raises "float() argument must be a string or a real number" otherwise)
+        arr = arr.astype(np.float64)
+    elif not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(
+            f"{estimator_name} expects numeric {what}; got an array of dtype "
+            f"{arr.dtype}. File paths go through AudioLoader first."
+        )
+    return arr
+
+
+def _check_finite(arr, *, what, estimator_name, index=None):
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        n_bad = int(bad.sum())
+        if index is None:
+            clips = np.unique(np.nonzero(bad)[0])[:5].tolist()
+        else:
+            clips = [index]
+        raise InvalidAudioError(
+            f"{estimator_name} got {what} with {n_bad} NaN/Inf value(s) (in clip(s) "
+            f"{clips}). Repair or drop those clips; np.nan_to_num(X) replaces them with zeros."
+        )
+
+
+class _Batch:
+    """A validated batch: either one fixed-size array or a list of ragged arrays."""
+
+    def __init__(self, fixed=None, ragged=None):
+        self.fixed = fixed
+        self.ragged = ragged
+
+    @property
+    def n_clips(self):
+        return len(self.fixed) if self.ragged is None else len(self.ragged)
+
+
+def check_waveforms(X, *, estimator_name):
+    """Validate a batch of waveforms.
+
+    Returns a :class:`_Batch` holding either ``fixed``: a C-contiguous float32
+    array ``(n_clips, n_samples)``, or ``ragged``: a list of 1-D float32 arrays.
+    Integer input is cast to float32 without rescaling.
+    """
+    items = _as_object_list(X)
+    if items is not None:
+        if len(items) == 0:
+            raise ValueError(
+                f"{estimator_name} got an empty batch (0 clips). Pass at least one waveform."
+            )
+        out = []
+        for i, x in enumerate(items):
+            if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
+                raise TypeError(
+                    f"{estimator_name} expects waveforms, but clip {i} is a path ({x!r}). "
+                    "Load the files first: put AudioLoader(sr=...) before this step."
+                )
+            a = _to_float_array(
+                x,
+                what="waveforms",
+                estimator_name=estimator_name,
+                shape_hint="(n_samples,)",
+            )
+            if a.ndim != 1:
+                raise ValueError(
+                    f"{estimator_name}: clip {i} of the variable-length batch must be a 1-D "
+                    f"waveform (n_samples,); got shape {a.shape}. Mix stereo down to mono first."
+                )
+            if a.shape[0] == 0:
+                raise ValueError(
+                    f"{estimator_name}: clip {i} is empty (0 samples). Drop it or check the file."
+                )
+            a = np.ascontiguousarray(a, dtype=np.float32)
+            _check_finite(a, what="a waveform", estimator_name=estimator_name, index=i)
+            out.append(a)
+        return _Batch(ragged=out)
+
+    if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+        raise TypeError(
+            f"{estimator_name} expects a batch of waveforms, not a path ({X!r}). "
+            "Load files with AudioLoader first."
+        )
+    arr = _to_float_array(
+        X,
+        what="waveforms",
+        estimator_name=estimator_name,
+        shape_hint="(n_clips, n_samples)",
+    )
+    if arr.ndim != 2:
+        if arr.ndim == 1:
+            fix = "Reshape your data with X[np.newaxis, :] for a single clip."
+        elif arr.ndim == 3:
+            fix = (
+                "A 3-D array looks like frame-level features or multichannel audio: "
+                "mix channels down to mono (AudioLoader(mono=True)) and put this step first."
+            )
+        else:
+            fix = "Reshape your data to (n_clips, n_samples)."
+        raise ValueError(
+            f"{estimator_name} expects a 2-D batch of waveforms of shape "
+            f"(n_clips, n_samples); got an array of shape {arr.shape}. {fix}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(
+            f"{estimator_name} got 0 clips: Found array with 0 sample(s) (shape={arr.shape}) "
+            "while a minimum of 1 is required."
+        )
+    if arr.shape[1] == 0:
+        raise ValueError(
+            f"{estimator_name} got empty waveforms: Found array with 0 feature(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required. Each clip needs "
+            "at least one audio sample."
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(arr, what="waveforms", estimator_name=estimator_name)
+    return _Batch(fixed=arr)
+
+
+def check_frame_batch(X, *, estimator_name):
+    """Validate frame-level features.
+
+    Returns a :class:`_Batch` holding either ``fixed``: a float32 array
+    ``(n_clips, n_coeffs, n_frames)``, or ``ragged``: a list of float32 arrays
+    ``(n_coeffs, n_frames_i)`` that share ``n_coeffs``.
+    """
+    items = _as_object_list(X)
+    if items is not None:
+        if len(items) == 0:
+            raise ValueError(
+                f"{estimator_name} got an empty batch (0 clips). Pass at least one clip."
+            )
+        out = []
+        for i, x in enumerate(items):
+            a = _to_float_array(
+                x,
+                what="frame-level features",
+                estimator_name=estimator_name,
+                shape_hint="(n_coeffs, n_frames)",
+            )
+            if a.ndim != 2:
+                raise ValueError(
+                    f"{estimator_name}: clip {i} of the variable-length batch must be a 2-D "
+                    f"array (n_coeffs, n_frames); got shape {a.shape}. Put a frame-level "
+                    "feature transformer such as MFCC before this step."
+                )
+            if 0 in a.shape:
+                raise ValueError(
+                    f"{estimator_name}: clip {i} is empty (shape {a.shape})."
+                )
+            if out and a.shape[0] != out[0].shape[0]:
+                raise ValueError(
+                    f"{estimator_name}: all clips must have the same number of coefficients; "
+                    f"clip 0 has {out[0].shape[0]}, clip {i} has {a.shape[0]}."
+                )
+            a = np.asarray(a, dtype=np.float32)
+            _check_finite(
+                a, what="frame-level features", estimator_name=estimator_name, index=i
+            )
+            out.append(a)
+        return _Batch(ragged=out)
+
+    arr = _to_float_array(
+        X,
+        what="frame-level features",
+        estimator_name=estimator_name,
+        shape_hint="(n_clips, n_coeffs, n_frames)",
+    )
+    if arr.ndim != 3:
+        hint = (
+            " A 2-D array looks like waveforms or already pooled features: put a "
+            "frame-level feature transformer such as MelSpectrogram or MFCC before this step."
+            if arr.ndim == 2
+            else ""
+        )
+        raise ValueError(
+            f"{estimator_name} expects 3-D frame-level features of shape "
+            f"(n_clips, n_coeffs, n_frames); got an array of shape {arr.shape}.{hint}"
+        )
+    if 0 in arr.shape:
+        raise ValueError(
+            f"{estimator_name} got an empty array of shape {arr.shape}; every axis of "
+            "(n_clips, n_coeffs, n_frames) needs at least one element."
+        )
+    arr = np.asarray(arr, dtype=np.float32)
+    _check_finite(arr, what="frame-level features", estimator_name=estimator_name)
+    return _Batch(fixed=arr)
+
+
+def ragged_array(items):
+    """Pack a list of arrays into a 1-D object array (never a stacked array)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
+class _NoPandasOutputMixin:
+    """``set_output`` that accepts any setting and keeps ndarray outputs.
+
+    Waveforms and 3-D frame-level features cannot be DataFrames. The method
+    exists so that a :class:`~sklearn.pipeline.Pipeline` or
+    :class:`~sklearn.pipeline.FeatureUnion` containing this step can be
+    configured with ``set_output(transform="pandas")``: the pooled, 2-D
+    steps downstream (e.g. :class:`TimePooling`) then return DataFrames.
+    """
+
+    def set_output(self, *, transform=None):
+        """Accept an output configuration; this step always returns ndarrays.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Ignored: the output (waveforms or 3-D frames) stays a NumPy array
+            so that a Pipeline or FeatureUnion holding this step can be
+            configured as a whole.
+
+        Returns
+        -------
+        self : estimator instance
+            The estimator, unchanged.
+        """
+        return self
+
+
+class _StatelessBase(TransformerMixin, BaseEstimator):
+    """Base of the stateless transformers: ``fit`` only validates.
+
+    Subclasses implement ``_check_input(X)`` (validation, returns a batch) and
+    ``_transform_batch(batch)``.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def _validate_all(self, X):
+        self._validate_params()
+        self._check_params()
+        return self._check_input(X)
+
+    def _check_params(self):
+        """Cross-parameter checks (overridden where needed)."""
+
+    def fit(self, X, y=None):
+        """Check the parameters and the input; nothing is learned.
+
+        Parameters
+        ----------
+        X : array-like
+            Input batch (see the class documentation for its shape).
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The transformer.
+        """
+        self._validate_all(X)
+        return self
+
+    def transform(self, X):
+        """Compute the output for a batch (``fit`` is not needed).
+
+        Parameters
+        ----------
+        X : array-like
+            Input batch (see the class documentation for its shape).
+
+        Returns
+        -------
+        X_out : ndarray
+            float32 array, or a 1-D object array of float32 arrays for a
+            variable-length input batch.
+        """
+        batch = self._validate_all(X)
+        return self._transform_batch(batch)
+
+
+class _StatelessTransformer(_NoPandasOutputMixin, _StatelessBase):
+    """Stateless transformer whose output (waveforms, 3-D frames) stays an ndarray."""
+
+    def __init_subclass__(cls, **kwargs):
+        # No automatic pandas wrapping: outputs are waveforms or 3-D frames.
+        kwargs.setdefault("auto_wrap_output_keys", None)
+        super().__init_subclass__(**kwargs)
+
+
+def _chunk_slices(n, chunk):
+    chunk = max(1, int(chunk))
+    for start in range(0, n, chunk):
+        yield slice(start, min(n, start + chunk))
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -1,0 +1,738 @@
+"""Spectral frame-level features: log-mel, MFCC, chroma, spectral contrast.
+
+Every transformer computes a whole batch of clips at once (librosa's functions
+accept leading batch axes), in chunks of clips so that memory stays bounded.
+All of them go through :func:`_power_stft`, the single place where a batch's
+STFT is computed: a later backend (one shared STFT for several features, the
+torch functions of :mod:`sersk.features._torch_backend`) plugs in there.
+
+librosa applies ``power_to_db``'s reference and ``top_db`` floor to the whole
+array it is given, so a batched call would mix clips; :func:`_power_to_db`
+applies them **per clip**, so each clip equals the per-clip librosa call.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+from ..utils._sklearn_compat import Integral, Interval, Options, Real, StrOptions
+from ._base import _chunk_slices, _StatelessTransformer, check_waveforms, ragged_array
+
+__all__ = ["MelSpectrogram", "MFCC", "Chroma", "SpectralContrast"]
+
+#: Target size in bytes of one chunk's complex STFT.
+_CHUNK_BYTES = 32 * 2**20
+
+
+def _readonly(a):
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@functools.lru_cache(maxsize=32)
+def _mel_filters(sr, n_fft, n_mels, fmin, fmax):
+    import librosa
+
+    return _readonly(
+        librosa.filters.mel(
+            sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float32
+        )
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _chroma_filters(sr, n_fft, n_chroma, tuning):
+    import librosa
+
+    return _readonly(
+        librosa.filters.chroma(
+            sr=sr, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning, dtype=np.float32
+        )
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _dct_matrix(n_mfcc, n_mels):
+    """Rows of the orthonormal DCT-II: ``D @ S == dct(S, axis=-2, norm="ortho")[:n_mfcc]``."""
+    from scipy.fft import dct
+
+    return _readonly(
+        dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].astype(np.float32)
+    )
+
+
+def _n_frames(n_samples, frame_length, hop_length):
+    """Number of frames of a centred STFT / framing (librosa's ``center=True``).
+
+    The signal is padded with ``frame_length // 2`` samples on each side:
+    ``1 + n_samples // hop_length`` frames for an even ``frame_length``.
+    """
+    return 1 + (n_samples + 2 * (frame_length // 2) - frame_length) // hop_length
+
+
+def _power_stft(X, *, n_fft, hop_length, power=2.0):
+    """``|STFT|**power`` of a batch of waveforms.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_clips, n_samples)
+        float32 waveforms.
+    n_fft, hop_length : int
+        Window length (periodic Hann) and hop; frames are centred and the
+        signal is zero-padded (``pad_mode="constant"``, librosa's default).
+    power : float, default=2.0
+        Exponent of the magnitude (1: magnitude, 2: power).
+
+    Returns
+    -------
+    S : ndarray of shape (n_clips, 1 + n_fft // 2, n_frames)
+        float32 spectrogram. Clips shorter than ``n_fft`` are zero-padded by
+        the centring, so they give valid (if blurred) frames instead of errors.
+    """
+    import librosa
+
+    with warnings.catch_warnings():
+        # Short clips are zero-padded on purpose (documented in the estimators).
+        warnings.filterwarnings("ignore", message=r"n_fft=.*is too large")
+        D = librosa.stft(
+            X, n_fft=n_fft, hop_length=hop_length, center=True, pad_mode="constant"
+        )
+    if power == 2.0:
+        S = np.square(D.real)
+        S += np.square(D.imag)
+    elif power == 1.0:
+        S = np.abs(D)
+    else:
+        S = np.abs(D) ** power
+    return S.astype(np.float32, copy=False)
+
+
+def _power_to_db(S, *, ref=1.0, amin=1e-10, top_db=80.0):
+    """:func:`librosa.power_to_db` applied to each clip (axis 0) separately.
+
+    ``ref="max"`` uses each clip's maximum (librosa's ``ref=np.max`` on that
+    clip); the ``top_db`` floor is relative to each clip's maximum dB value.
+    """
+    log_spec = 10.0 * np.log10(np.maximum(amin, S))
+    axes = tuple(range(1, S.ndim))
+    if isinstance(ref, str):  # "max"
+        ref_value = np.max(S, axis=axes, keepdims=True)
+        log_spec -= 10.0 * np.log10(np.maximum(amin, ref_value))
+    else:
+        log_spec -= 10.0 * np.log10(np.maximum(amin, abs(ref)))
+    if top_db is not None:
+        floor = np.max(log_spec, axis=axes, keepdims=True) - top_db
+        log_spec = np.maximum(log_spec, floor)
+    return log_spec
+
+
+class _FrameFeature(_StatelessTransformer):
+    """Base class: waveforms ``(n_clips, n_samples)`` -> float32 frames.
+
+    Subclasses define ``_n_coeffs()``, ``_coef_names()`` and ``_compute(X)``
+    (one fixed-length chunk), and may override ``_frames_for(n_samples)`` and
+    ``_clip_bytes(n_samples)`` (memory per clip, used to size the chunks).
+    """
+
+    def _check_input(self, X):
+        return check_waveforms(X, estimator_name=type(self).__name__)
+
+    def _clip_bytes(self, n_samples):
+        return (self.n_fft // 2 + 1) * self._frames_for(n_samples) * 8
+
+    def _frames_for(self, n_samples):
+        return _n_frames(n_samples, self.n_fft, self.hop_length)
+
+    def _compute_fixed(self, X):
+        n_clips, n_samples = X.shape
+        out = np.empty(
+            (n_clips, self._n_coeffs(), self._frames_for(n_samples)),
+            dtype=np.float32,
+        )
+        chunk = max(1, _CHUNK_BYTES // max(1, self._clip_bytes(n_samples)))
+        for sl in _chunk_slices(n_clips, chunk):
+            out[sl] = self._compute(X[sl])
+        return out
+
+    def _transform_batch(self, batch):
+        if batch.ragged is None:
+            return self._compute_fixed(batch.fixed)
+        # Variable lengths: clips of equal length are computed together.
+        clips = batch.ragged
+        out = [None] * len(clips)
+        by_length = {}
+        for i, y in enumerate(clips):
+            by_length.setdefault(y.shape[0], []).append(i)
+        for idx in by_length.values():
+            feats = self._compute_fixed(np.stack([clips[i] for i in idx]))
+            for j, i in enumerate(idx):
+                out[i] = feats[j]
+        return ragged_array(out)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the coefficients (axis 1 of the output).
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored (the input is waveforms).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per coefficient, e.g. ``mfcc0, mfcc1, ...``; a following
+            :class:`TimePooling` turns them into ``mfcc0_mean, ...``.
+        """
+        return np.asarray(self._coef_names(), dtype=object)
+
+    def _check_nyquist(self, name, value):
+        if value is not None and value > self.sr / 2:
+            raise ValueError(
+                f"The '{name}' parameter of {type(self).__name__} is {value} Hz, above the "
+                f"Nyquist frequency sr/2 = {self.sr / 2} Hz. Lower {name} or use a higher sr."
+            )
+
+
+_STFT_CONSTRAINTS = {
+    "sr": [Interval(Integral, 1, None, closed="left")],
+    "n_fft": [Interval(Integral, 1, None, closed="left")],
+    "hop_length": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+class MelSpectrogram(_FrameFeature):
+    """Mel spectrogram (in dB by default) of a batch of waveforms.
+
+    Equals, clip by clip, ``librosa.feature.melspectrogram`` followed by
+    ``librosa.power_to_db`` (each clip with its own reference and ``top_db``
+    floor), computed for the whole batch at once.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms.
+    n_fft : int, default=2048
+        FFT window length in samples (periodic Hann window).
+    hop_length : int, default=512
+        Samples between frames. Frames are centred: a clip of ``n`` samples
+        gives ``1 + n // hop_length`` frames.
+    n_mels : int, default=128
+        Number of mel bands.
+    fmin : float, default=0.0
+        Lowest band edge in Hz.
+    fmax : float or None, default=None
+        Highest band edge in Hz; ``None`` means ``sr / 2``.
+    power : float, default=2.0
+        Exponent of the magnitude (2: power, 1: magnitude).
+    to_db : bool, default=True
+        Return decibels: ``librosa.power_to_db`` for ``power=2``,
+        ``librosa.amplitude_to_db`` for ``power=1`` (in general
+        ``10 * log10(S ** (2 / power))``).
+    ref : float or "max", default=1.0
+        dB reference. ``1.0`` keeps absolute levels (loudness is informative
+        for emotion); ``"max"`` references each clip to its own maximum
+        (librosa's ``ref=np.max`` on that clip).
+    top_db : float or None, default=80.0
+        Floor at ``top_db`` below each clip's maximum; ``None`` keeps all.
+
+    See Also
+    --------
+    MFCC : Cepstral coefficients of the log-mel spectrogram.
+    TimePooling : Pool frames into one vector per clip.
+
+    Notes
+    -----
+    Clips shorter than ``n_fft`` are zero-padded by the centred framing (as
+    librosa does, without its warning) and give ``1 + n // hop_length``
+    frames; digital silence gives the dB floor (``-100`` dB with ``ref=1.0``),
+    never NaN. Integer waveforms are cast to float32 without rescaling:
+    divide int16 PCM by 32768 first. Input may also be a 1-D object array of
+    waveforms of different lengths (``AudioLoader(duration=None)``); the
+    output is then an object array of ``(n_mels, n_frames_i)`` arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import MelSpectrogram
+    >>> t = np.arange(8000) / 16000
+    >>> X = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 440 * t)])
+    >>> S = MelSpectrogram(n_mels=64).fit_transform(X)
+    >>> S.shape, S.dtype
+    ((2, 64, 16), dtype('float32'))
+    """
+
+    _parameter_constraints: dict = {
+        **_STFT_CONSTRAINTS,
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "fmin": [Interval(Real, 0, None, closed="left")],
+        "fmax": [Interval(Real, 0, None, closed="neither"), None],
+        "power": [Interval(Real, 0, None, closed="neither")],
+        "to_db": ["boolean"],
+        "ref": [Interval(Real, 0, None, closed="neither"), StrOptions({"max"})],
+        "top_db": [Interval(Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        n_fft=2048,
+        hop_length=512,
+        n_mels=128,
+        fmin=0.0,
+        fmax=None,
+        power=2.0,
+        to_db=True,
+        ref=1.0,
+        top_db=80.0,
+    ):
+        self.sr = sr
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.power = power
+        self.to_db = to_db
+        self.ref = ref
+        self.top_db = top_db
+
+    def _check_params(self):
+        self._check_nyquist("fmin", self.fmin)
+        self._check_nyquist("fmax", self.fmax)
+        fmax = self.sr / 2 if self.fmax is None else self.fmax
+        if self.fmin >= fmax:
+            raise ValueError(
+                f"MelSpectrogram needs fmin < fmax; got fmin={self.fmin} and "
+                f"fmax={fmax} Hz. Lower fmin or raise fmax."
+            )
+
+    def _n_coeffs(self):
+        return self.n_mels
+
+    def _coef_names(self):
+        return [f"mel{i}" for i in range(self.n_mels)]
+
+    def _compute(self, X):
+        S = _power_stft(
+            X, n_fft=self.n_fft, hop_length=self.hop_length, power=self.power
+        )
+        basis = _mel_filters(
+            int(self.sr),
+            int(self.n_fft),
+            int(self.n_mels),
+            float(self.fmin),
+            None if self.fmax is None else float(self.fmax),
+        )
+        M = np.matmul(basis, S)
+        if not self.to_db:
+            return M
+        if self.power == 2.0:
+            return _power_to_db(M, ref=self.ref, top_db=self.top_db)
+        # amplitude_to_db and friends: convert to the power domain first
+        p = 2.0 / self.power
+        ref = self.ref if isinstance(self.ref, str) else float(self.ref) ** p
+        return _power_to_db(M**p, ref=ref, top_db=self.top_db)
+
+
+class MFCC(_FrameFeature):
+    """Mel-frequency cepstral coefficients, optionally with deltas.
+
+    Equals, clip by clip, ``librosa.feature.mfcc`` (orthonormal DCT-II of
+    ``power_to_db`` of the mel power spectrogram, each clip with its own
+    ``top_db`` floor), computed for the whole batch at once.
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms.
+    n_mfcc : int, default=40
+        Number of coefficients (at most ``n_mels``).
+    deltas : {0, 1, 2}, default=0
+        Append first (1) and second (2) order deltas along the coefficient
+        axis (``librosa.feature.delta``, width 9): the output has
+        ``n_mfcc * (1 + deltas)`` rows ``[mfcc, delta, delta-delta]``.
+    n_fft : int, default=2048
+        FFT window length in samples.
+    hop_length : int, default=512
+        Samples between (centred) frames.
+    n_mels : int, default=128
+        Number of mel bands before the DCT.
+    fmin : float, default=0.0
+        Lowest mel band edge in Hz.
+    fmax : float or None, default=None
+        Highest mel band edge in Hz; ``None`` means ``sr / 2``.
+    top_db : float or None, default=80.0
+        Floor of the log-mel spectrogram, ``top_db`` below each clip's maximum.
+    lifter : float, default=0.0
+        Cepstral liftering coefficient (0 disables it), as in librosa.
+
+    See Also
+    --------
+    MelSpectrogram : The log-mel spectrogram the MFCCs are computed from.
+    TimePooling : Pool frames into one vector per clip.
+
+    Notes
+    -----
+    Clips shorter than ``n_fft`` are zero-padded (see :class:`MelSpectrogram`).
+    Deltas need at least 9 frames for librosa's width; shorter clips use the
+    largest odd width that fits (at least 3), and clips of 1 or 2 frames get
+    zero deltas (no change can be measured).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import MFCC
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(scale=0.1, size=(3, 8000)).astype(np.float32)
+    >>> MFCC(n_mfcc=13, deltas=2).fit_transform(X).shape
+    (3, 39, 16)
+    """
+
+    _parameter_constraints: dict = {
+        **_STFT_CONSTRAINTS,
+        "n_mfcc": [Interval(Integral, 1, None, closed="left")],
+        "deltas": [Interval(Integral, 0, 2, closed="both")],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "fmin": [Interval(Real, 0, None, closed="left")],
+        "fmax": [Interval(Real, 0, None, closed="neither"), None],
+        "top_db": [Interval(Real, 0, None, closed="left"), None],
+        "lifter": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        n_mfcc=40,
+        deltas=0,
+        n_fft=2048,
+        hop_length=512,
+        n_mels=128,
+        fmin=0.0,
+        fmax=None,
+        top_db=80.0,
+        lifter=0.0,
+    ):
+        self.sr = sr
+        self.n_mfcc = n_mfcc
+        self.deltas = deltas
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.fmin = fmin
+        self.fmax = fmax
+        self.top_db = top_db
+        self.lifter = lifter
+
+    def _check_params(self):
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(
+                f"The 'n_mfcc' parameter of MFCC ({self.n_mfcc}) cannot exceed "
+                f"n_mels ({self.n_mels}). Lower n_mfcc or raise n_mels."
+            )
+        self._check_nyquist("fmin", self.fmin)
+        self._check_nyquist("fmax", self.fmax)
+        fmax = self.sr / 2 if self.fmax is None else self.fmax
+        if self.fmin >= fmax:
+            raise ValueError(
+                f"MFCC needs fmin < fmax; got fmin={self.fmin} and fmax={fmax} Hz."
+            )
+
+    def _n_coeffs(self):
+        return self.n_mfcc * (1 + self.deltas)
+
+    def _coef_names(self):
+        names = [f"mfcc{i}" for i in range(self.n_mfcc)]
+        if self.deltas >= 1:
+            names += [f"mfcc_d{i}" for i in range(self.n_mfcc)]
+        if self.deltas >= 2:
+            names += [f"mfcc_dd{i}" for i in range(self.n_mfcc)]
+        return names
+
+    def _compute(self, X):
+        S = _power_stft(X, n_fft=self.n_fft, hop_length=self.hop_length, power=2.0)
+        basis = _mel_filters(
+            int(self.sr),
+            int(self.n_fft),
+            int(self.n_mels),
+            float(self.fmin),
+            None if self.fmax is None else float(self.fmax),
+        )
+        S_db = _power_to_db(np.matmul(basis, S), ref=1.0, top_db=self.top_db)
+        M = np.matmul(_dct_matrix(int(self.n_mfcc), int(self.n_mels)), S_db)
+        if self.lifter > 0:
+            li = np.sin(np.pi * np.arange(1, 1 + self.n_mfcc) / self.lifter)
+            M *= (1 + (self.lifter / 2) * li[:, np.newaxis]).astype(np.float32)
+        if self.deltas == 0:
+            return M
+        parts = [M]
+        for order in range(1, self.deltas + 1):
+            parts.append(_delta(M, order=order))
+        return np.concatenate(parts, axis=1)
+
+
+def _delta(M, *, order):
+    """``librosa.feature.delta`` along frames, tolerant of short clips."""
+    import librosa
+
+    n_frames = M.shape[-1]
+    width = min(9, n_frames if n_frames % 2 else n_frames - 1)
+    if width < 3:
+        return np.zeros_like(M)
+    return librosa.feature.delta(M, width=width, order=order, axis=-1).astype(
+        np.float32, copy=False
+    )
+
+
+_PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+class Chroma(_FrameFeature):
+    """Chromagram from the power spectrogram (``librosa.feature.chroma_stft``).
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms.
+    n_fft : int, default=2048
+        FFT window length in samples.
+    hop_length : int, default=512
+        Samples between (centred) frames.
+    n_chroma : int, default=12
+        Number of chroma bins per octave.
+    tuning : float or None, default=0.0
+        Tuning deviation in fractions of a bin, in ``[-0.5, 0.5)``. ``None``
+        estimates it for each clip as librosa does by default
+        (``librosa.estimate_tuning``), which is slower; speech has no
+        musical tuning, so ``0.0`` is the default here.
+    norm : float or None, default=np.inf
+        Norm of each frame's chroma vector (``librosa.util.normalize``);
+        ``None`` leaves the frames unnormalised.
+
+    See Also
+    --------
+    SpectralContrast : Peak-valley contrast in octave bands.
+
+    Notes
+    -----
+    Equals ``librosa.feature.chroma_stft(y=clip, sr=sr, tuning=tuning, ...)``
+    for each clip. Silent frames stay at (near) zero instead of NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import Chroma
+    >>> t = np.arange(8000) / 16000
+    >>> C = Chroma().fit_transform(np.sin(2 * np.pi * 440 * t)[np.newaxis])
+    >>> C.shape, int(C[0].mean(axis=1).argmax())  # A = pitch class 9
+    ((1, 12, 16), 9)
+    """
+
+    _parameter_constraints: dict = {
+        **_STFT_CONSTRAINTS,
+        "n_chroma": [Interval(Integral, 1, None, closed="left")],
+        "tuning": [Interval(Real, -0.5, 0.5, closed="left"), None],
+        "norm": [
+            Interval(Real, 0, None, closed="neither"),
+            Options(Real, {np.inf}),
+            None,
+        ],
+    }
+
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        n_fft=2048,
+        hop_length=512,
+        n_chroma=12,
+        tuning=0.0,
+        norm=np.inf,
+    ):
+        self.sr = sr
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_chroma = n_chroma
+        self.tuning = tuning
+        self.norm = norm
+
+    def _n_coeffs(self):
+        return self.n_chroma
+
+    def _coef_names(self):
+        if self.n_chroma == 12:
+            return [f"chroma_{p}" for p in _PITCH_CLASSES]
+        return [f"chroma{i}" for i in range(self.n_chroma)]
+
+    def _compute(self, X):
+        import librosa
+
+        S = _power_stft(X, n_fft=self.n_fft, hop_length=self.hop_length, power=2.0)
+        key = (int(self.sr), int(self.n_fft), int(self.n_chroma))
+        if self.tuning is not None:
+            raw = np.matmul(_chroma_filters(*key, float(self.tuning)), S)
+        else:
+            raw = np.empty((S.shape[0], self.n_chroma, S.shape[2]), dtype=np.float32)
+            for i in range(S.shape[0]):
+                with warnings.catch_warnings():
+                    # silent clips: "Trying to estimate tuning from empty frequency set"
+                    warnings.filterwarnings("ignore", message=".*empty frequency set")
+                    tuning = librosa.estimate_tuning(
+                        S=S[i], sr=self.sr, bins_per_octave=self.n_chroma
+                    )
+                raw[i] = _chroma_filters(*key, float(tuning)) @ S[i]
+        if self.norm is None:
+            return raw
+        return librosa.util.normalize(raw, norm=self.norm, axis=-2)
+
+
+@functools.lru_cache(maxsize=32)
+def _contrast_bands(sr, n_fft, fmin, n_bands, quantile):
+    """Frequency-bin masks and quantile counts of librosa's spectral contrast."""
+    import librosa
+
+    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    octa = np.zeros(n_bands + 2)
+    octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
+    bands = []
+    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:], strict=True)):
+        current = np.logical_and(freq >= f_low, freq <= f_high)
+        idx = np.flatnonzero(current)
+        if idx.size == 0:  # n_fft too small to resolve this band
+            bands.append((idx, 1))
+            continue
+        if k > 0:
+            current[idx[0] - 1] = True
+        if k == n_bands:
+            current[idx[-1] + 1 :] = True
+        rows = np.flatnonzero(current)
+        n_q = int(np.maximum(np.rint(quantile * rows.size), 1))
+        if k < n_bands:
+            rows = rows[:-1]
+        bands.append((rows, n_q))
+    return tuple(bands)
+
+
+class SpectralContrast(_FrameFeature):
+    """Spectral contrast in octave bands (``librosa.feature.spectral_contrast``).
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms.
+    n_fft : int, default=2048
+        FFT window length in samples.
+    hop_length : int, default=512
+        Samples between (centred) frames.
+    fmin : float, default=200.0
+        Upper edge of the lowest band in Hz; band ``k`` spans
+        ``fmin * 2**(k-1)`` to ``fmin * 2**k``.
+    n_bands : int, default=6
+        Number of octave bands above the lowest; the output has
+        ``n_bands + 1`` rows. ``fmin * 2**(n_bands - 1)`` must stay below
+        ``sr / 2``.
+    quantile : float, default=0.02
+        Fraction of each band's bins averaged for the peak and the valley.
+    linear : bool, default=False
+        Return ``peak - valley`` on the linear scale instead of the dB
+        difference.
+
+    See Also
+    --------
+    Chroma : Pitch-class energy per frame.
+
+    Notes
+    -----
+    Equals the per-clip librosa call; its dB conversion (``top_db=80``) is
+    applied per clip rather than over the whole batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import SpectralContrast
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(scale=0.1, size=(2, 8000)).astype(np.float32)
+    >>> SpectralContrast().fit_transform(X).shape
+    (2, 7, 16)
+    """
+
+    _parameter_constraints: dict = {
+        **_STFT_CONSTRAINTS,
+        "fmin": [Interval(Real, 0, None, closed="neither")],
+        "n_bands": [Interval(Integral, 1, None, closed="left")],
+        "quantile": [Interval(Real, 0, 1, closed="neither")],
+        "linear": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        n_fft=2048,
+        hop_length=512,
+        fmin=200.0,
+        n_bands=6,
+        quantile=0.02,
+        linear=False,
+    ):
+        self.sr = sr
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.fmin = fmin
+        self.n_bands = n_bands
+        self.quantile = quantile
+        self.linear = linear
+
+    def _check_params(self):
+        top = self.fmin * 2.0 ** (self.n_bands - 1)
+        if top >= self.sr / 2:
+            raise ValueError(
+                f"SpectralContrast: the highest band starts at fmin * 2**(n_bands - 1) = "
+                f"{top:g} Hz, not below the Nyquist frequency sr/2 = {self.sr / 2:g} Hz "
+                f"(fmin={self.fmin}, n_bands={self.n_bands}, sr={self.sr}). Reduce fmin "
+                "or n_bands."
+            )
+        bands = _contrast_bands(
+            int(self.sr),
+            int(self.n_fft),
+            float(self.fmin),
+            int(self.n_bands),
+            float(self.quantile),
+        )
+        if any(rows.size == 0 for rows, _ in bands):
+            raise ValueError(
+                f"SpectralContrast: n_fft={self.n_fft} is too small to resolve "
+                f"{self.n_bands} octave bands above fmin={self.fmin} Hz at sr={self.sr}; "
+                "raise n_fft or fmin, or lower n_bands."
+            )
+
+    def _n_coeffs(self):
+        return self.n_bands + 1
+
+    def _coef_names(self):
+        return [f"contrast{i}" for i in range(self.n_bands + 1)]
+
+    def _compute(self, X):
+        S = _power_stft(X, n_fft=self.n_fft, hop_length=self.hop_length, power=1.0)
+        bands = _contrast_bands(
+            int(self.sr),
+            int(self.n_fft),
+            float(self.fmin),
+            int(self.n_bands),
+            float(self.quantile),
+        )
+        shape = (S.shape[0], len(bands), S.shape[2])
+        valley = np.empty(shape)
+        peak = np.empty(shape)
+        for k, (rows, n_q) in enumerate(bands):
+            sub = np.sort(S[:, rows, :], axis=1)
+            valley[:, k, :] = np.mean(sub[:, :n_q, :], axis=1)
+            peak[:, k, :] = np.mean(sub[:, -n_q:, :], axis=1)
+        if self.linear:
+            return peak - valley
+        return _power_to_db(peak) - _power_to_db(valley)

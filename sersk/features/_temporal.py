@@ -1,0 +1,147 @@
+"""Time-domain frame-level features: zero-crossing rate and RMS energy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..utils._sklearn_compat import Integral, Interval
+from ._spectral import _FrameFeature, _n_frames
+
+__all__ = ["ZeroCrossingRate", "RMS"]
+
+_CONSTRAINTS = {
+    "sr": [Interval(Integral, 1, None, closed="left")],
+    "frame_length": [Interval(Integral, 1, None, closed="left")],
+    "hop_length": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+class _TimeFeature(_FrameFeature):
+    def _frames_for(self, n_samples):
+        return _n_frames(n_samples, self.frame_length, self.hop_length)
+
+    def _clip_bytes(self, n_samples):
+        return self.frame_length * self._frames_for(n_samples) * 4
+
+    def _n_coeffs(self):
+        return 1
+
+
+class ZeroCrossingRate(_TimeFeature):
+    """Zero-crossing rate per frame (``librosa.feature.zero_crossing_rate``).
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms. The rate is a fraction of samples,
+        so ``sr`` does not change the values; it is a parameter so that every
+        feature transformer of a pipeline is configured alike.
+    frame_length : int, default=2048
+        Samples per frame.
+    hop_length : int, default=512
+        Samples between (centred) frames.
+
+    See Also
+    --------
+    RMS : Root-mean-square energy per frame.
+
+    Notes
+    -----
+    As librosa: frames are centred (edge padding), samples with
+    ``|y| <= 1e-10`` count as zero and zero counts as positive. The output
+    has shape ``(n_clips, 1, n_frames)``. Crossings are counted with a
+    cumulative sum over the clip instead of materialising the overlapping
+    frames, which gives the same (integer) counts with less memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import ZeroCrossingRate
+    >>> t = np.arange(16000) / 16000
+    >>> Z = ZeroCrossingRate().fit_transform(np.sin(2 * np.pi * 100 * t)[np.newaxis])
+    >>> Z.shape  # one row, 1 + 16000 // 512 frames
+    (1, 1, 32)
+    >>> bool(abs(np.median(Z) * 16000 / 2 - 100) < 5)  # 2 crossings per period
+    True
+    """
+
+    _parameter_constraints: dict = dict(_CONSTRAINTS)
+
+    def __init__(self, sr=16000, *, frame_length=2048, hop_length=512):
+        self.sr = sr
+        self.frame_length = frame_length
+        self.hop_length = hop_length
+
+    def _coef_names(self):
+        return ["zcr"]
+
+    def _compute(self, X):
+        fl, hop = self.frame_length, self.hop_length
+        pad = fl // 2
+        y = np.pad(X, ((0, 0), (pad, pad)), mode="edge")
+        y[np.abs(y) <= 1e-10] = 0.0
+        sign = np.signbit(y)
+        # crossing[:, j] is True when samples j and j+1 differ in sign
+        crossing = sign[:, 1:] != sign[:, :-1]
+        cum = np.zeros((y.shape[0], y.shape[1]), dtype=np.int64)
+        np.cumsum(crossing, axis=1, out=cum[:, 1:])
+        n_frames = self._frames_for(X.shape[1])
+        starts = np.arange(n_frames) * hop
+        # a frame covers samples [start, start + fl); its crossings lie between
+        # consecutive samples inside it
+        counts = cum[:, starts + fl - 1] - cum[:, starts]
+        return (counts / fl).astype(np.float32)[:, np.newaxis, :]
+
+
+class RMS(_TimeFeature):
+    """Root-mean-square energy per frame (``librosa.feature.rms``).
+
+    Parameters
+    ----------
+    sr : int, default=16000
+        Sampling rate of the waveforms (does not change the values; kept so
+        every feature transformer is configured alike).
+    frame_length : int, default=2048
+        Samples per frame.
+    hop_length : int, default=512
+        Samples between (centred, zero-padded) frames.
+
+    See Also
+    --------
+    ZeroCrossingRate : Zero-crossing rate per frame.
+
+    Notes
+    -----
+    The output has shape ``(n_clips, 1, n_frames)``; values are linear (apply
+    ``np.log`` or a :class:`~sklearn.preprocessing.FunctionTransformer` for a
+    log scale).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.features import RMS
+    >>> X = np.full((1, 8000), 0.5, dtype=np.float32)
+    >>> R = RMS().fit_transform(X)
+    >>> R.shape, float(R[0, 0, 8])
+    ((1, 1, 16), 0.5)
+    """
+
+    _parameter_constraints: dict = dict(_CONSTRAINTS)
+
+    def __init__(self, sr=16000, *, frame_length=2048, hop_length=512):
+        self.sr = sr
+        self.frame_length = frame_length
+        self.hop_length = hop_length
+
+    def _coef_names(self):
+        return ["rms"]
+
+    def _compute(self, X):
+        import librosa
+
+        fl = self.frame_length
+        pad = fl // 2
+        y = np.pad(X, ((0, 0), (pad, pad)), mode="constant")
+        frames = librosa.util.frame(y, frame_length=fl, hop_length=self.hop_length)
+        power = np.mean(np.square(frames), axis=-2, keepdims=True)
+        return np.sqrt(power)

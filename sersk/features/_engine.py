@@ -125,7 +125,6 @@ def _params(overrides):
     _tb._check_db_params(p["amin"], p["top_db"])
     _tb._check_chroma_params(p["n_chroma"], p["tuning"], p["chroma_norm"])
     _tb._check_contrast_params(p["contrast_fmin"], p["n_bands"], p["quantile"])
-    _tb.dct_matrix(p["n_mfcc"], p["n_mels"])
     p["fmin"] = float(p["fmin"])
     p["fmax"] = None if p["fmax"] is None else float(p["fmax"])
     return p
@@ -267,13 +266,13 @@ def _compute_chunk_t(x, sr, features, p):
 def _compute_block(X, sr, features, stats, device, chunk_size, p, limit_threads):
     """Compute one block of equal-length clips in the current process."""
     torch = _tb._torch()
+    limiter = None
+    n_threads = torch.get_num_threads()
     if limit_threads:
         from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(1)
         limiter = threadpool_limits(limits=1)
-    else:
-        limiter = None
     try:
         n_clips, n_samples = X.shape
         n_frames = _tb._n_frames(n_samples, p["n_fft"], p["hop_length"], True)
@@ -300,6 +299,7 @@ def _compute_block(X, sr, features, stats, device, chunk_size, p, limit_threads)
     finally:
         if limiter is not None:
             limiter.unregister()
+            torch.set_num_threads(n_threads)
 
 
 def _as_list_of_clips(X):
@@ -397,6 +397,8 @@ def compute_features(
     features = _check_features(features)
     stats = _check_stats(stats)
     p = _params(params)
+    if "mfcc" in features:
+        _tb.dct_matrix(p["n_mfcc"], p["n_mels"])  # validates n_mfcc <= n_mels
     if not isinstance(sr, numbers.Real) or isinstance(sr, bool) or not sr > 0:
         raise ValueError(f"sr must be a positive number; got {sr!r}.")
     device = _tb.resolve_device(device)
@@ -502,7 +504,7 @@ def extract_from_files(
     for start in range(0, len(paths), chunk_size):
         waves = []
         for path in paths[start : start + chunk_size]:
-            y = np.asarray(load_audio(path, sr=sr), dtype=np.float32)
+            y = np.asarray(load_audio(path, sr=sr)[0], dtype=np.float32)
             if target is not None:
                 y = (
                     y[:target]

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from joblib import parallel_backend
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import (
     GridSearchCV,
@@ -164,7 +165,8 @@ def test_int_cv_and_parallel_folds_agree():
     X = rng.normal(size=(60, 2)) + (y == "a")[:, None] * 2.0
     groups = np.repeat(np.arange(6), 10)
     r1 = evaluate(KNeighborsClassifier(3), X, y, groups=groups, cv=3)
-    r2 = evaluate(KNeighborsClassifier(3), X, y, groups=groups, cv=3, n_jobs=2)
+    with parallel_backend("threading"):  # same code path, no process start-up
+        r2 = evaluate(KNeighborsClassifier(3), X, y, groups=groups, cv=3, n_jobs=2)
     assert len(r1.folds) == 3
     np.testing.assert_array_equal(r1.confusion_matrix, r2.confusion_matrix)
     np.testing.assert_allclose(r1.folds["uar"], r2.folds["uar"])

@@ -430,6 +430,9 @@ def test_unknown_emotions_and_speakers_list_valid_names(ravdess_tree):
         load_ravdess(root=ravdess_tree, speakers=[7])
     with pytest.raises(ValueError, match="No file left.*boredom"):
         load_ravdess(root=ravdess_tree, emotions=["boredom"])
+    with pytest.warns(UserWarning, match="'boredom' requested in 'emotions'"):
+        ds = load_ravdess(root=ravdess_tree, emotions=["boredom", "sad"])
+    assert set(ds.target) == {"sad"}
     with pytest.raises(ValueError, match="'gender' parameter of load_ravdess"):
         load_ravdess(root=ravdess_tree, gender="f")
 

@@ -329,6 +329,16 @@ def _apply_labels(
                 f"parameter of {func_name}{hint}. Valid names: "
                 f"{_list_names(_ordered(valid), 100)}."
             )
+        present = set(frame["emotion"])
+        absent = [e for e in wanted if e not in present]
+        if absent and len(absent) < len(set(wanted)):
+            warnings.warn(
+                f"{func_name}: emotion(s) {_list_names(absent)} requested in "
+                "'emotions' but no file has them (after the other filters); the "
+                "result holds the other emotions only.",
+                UserWarning,
+                stacklevel=4,
+            )
         frame = frame[frame["emotion"].isin(wanted)]
     return frame
 

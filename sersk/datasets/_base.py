@@ -388,8 +388,9 @@ def _read_corpus(
             return None, []
         audio, _ = _scan_audio_files(root)
         records, invalid = [], []
+        skip = len(os.path.join(root, ""))  # every path starts with root + sep
         for path in audio:
-            rec = corpus.parse(path, os.path.relpath(path, root))
+            rec = corpus.parse(path, path[skip:])
             if rec is None:
                 invalid.append(path)
             else:

@@ -7,8 +7,9 @@ source-filter model:
 * **source**: a Rosenberg glottal pulse train driven by an F0 contour
   (phrase declination, syllable accents, optional tremor and final rise),
   with cycle-level jitter and shimmer and pulsed aspiration noise;
-* **spectral tilt**: the glottal open quotient and a one-pole low-pass
-  (tense voice: flat tilt; breathy voice: steep tilt);
+* **spectral tilt**: the glottal open quotient (breathy voice: strong
+  fundamental) and a two-pole low-pass standing for a gradual glottal closure,
+  as Klatt's TL (tense voice: flat tilt; lax, breathy voice: steep tilt);
 * **filter**: a cascade of five formant resonators per vowel, scaled by the
   speaker's vocal-tract length (gender and individual variation);
 * **articulation**: syllables at a speaking rate, consonant onsets rendered as
@@ -45,8 +46,8 @@ class _EmotionProfile:
     f0_range: float  # syllable accent height, semitones
     rate: float  # syllables per second
     loudness: float  # level re. neutral, dB
-    open_quotient: float  # glottal open quotient (high: breathy, steep tilt)
-    tilt: float  # one-pole low-pass coefficient (high: steep tilt)
+    open_quotient: float  # glottal open quotient (high: breathy, strong H1)
+    tilt: float  # pole of the tilt low-pass, like Klatt's TL (high: steep tilt)
     jitter: float  # relative cycle-to-cycle F0 perturbation
     shimmer: float  # relative cycle-to-cycle amplitude perturbation
     breathiness: float  # aspiration noise level re. voicing
@@ -375,7 +376,7 @@ def _render_clip(p, sos_bank, sr, n_out, buffers, rng):
     # Spectral tilt and vocal tract, syllable by syllable (each vowel rings
     # out through its own resonator cascade)
     a = p["tilt"]
-    tilt = np.array([[1.0 - a, 0.0, 0.0, 1.0, -a, 0.0]])
+    tilt = np.array([[1.0 - a, 0.0, 0.0, 1.0, -a, 0.0]] * 2)  # two one-pole
     tail = int(0.03 * sr)
     speech = np.zeros(n_out + tail)
     v_start = np.round((starts + cons_frac * durs) * sr).astype(np.intp)
@@ -443,7 +444,7 @@ def make_emotional_speech(
     sr=16000,
     duration=2.0,
     n_speakers=10,
-    noise_level=0.05,
+    noise_level=0.01,
     random_state=None,
 ):
     """Generate synthetic emotional speech with speaker structure.
@@ -476,10 +477,12 @@ def make_emotional_speech(
         silence and runs to the end of the clip.
     n_speakers : int, default=10
         Number of speakers, half of them female (one more when odd).
-    noise_level : float, default=0.05
-        RMS of the additive white background noise relative to the RMS of
-        neutral speech (0.05 is about 26 dB SNR for neutral speech; loud
-        emotions get a better SNR, soft ones a worse one). 0 disables it.
+    noise_level : float, default=0.01
+        RMS of the additive white background noise (a fixed noise floor)
+        relative to the RMS of neutral speech: 0.01 is about 40 dB SNR for
+        neutral speech, 0.1 about 20 dB; loud emotions get a better SNR, soft
+        ones a worse one. 0 disables it. The noise has its own random stream,
+        so changing ``noise_level`` leaves the speech itself unchanged.
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible output. Pass an int for the same data on
         every call.
@@ -533,14 +536,17 @@ def make_emotional_speech(
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sersk.datasets import make_emotional_speech
     >>> X, y, groups = make_emotional_speech(
     ...     n_samples=8, emotions=["happy", "sad"], n_speakers=2, duration=0.5,
     ...     random_state=0)
     >>> X.shape, X.dtype
     ((8, 8000), dtype('float32'))
-    >>> sorted(set(y)), sorted(set(groups))
-    (['happy', 'sad'], ['synth_00', 'synth_01'])
+    >>> np.unique(y, return_counts=True)
+    (array(['happy', 'sad'], dtype='<U5'), array([4, 4]))
+    >>> np.unique(groups)
+    array(['synth_00', 'synth_01'], dtype='<U8')
     """
     emotions = _check_emotions(emotions)
     n_classes = len(emotions)
@@ -553,7 +559,11 @@ def make_emotional_speech(
         )
     n_out = int(round(sr * duration))
     rs = check_random_state(random_state)
-    rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+    # two streams, so that noise_level does not change the speech itself
+    rng, noise_rng = (
+        np.random.default_rng(seed)
+        for seed in np.random.SeedSequence(rs.randint(np.iinfo(np.int32).max)).spawn(2)
+    )
 
     speakers = _make_speakers(n_speakers, rng)
     width = max(2, len(str(n_speakers - 1)))
@@ -612,7 +622,7 @@ def make_emotional_speech(
         if noise_level > 0:
             # uniform white noise with RMS noise_level * _REFERENCE_RMS
             clip += (noise_level * _REFERENCE_RMS * np.sqrt(12.0)) * (
-                rng.random(n_out) - 0.5
+                noise_rng.random(n_out) - 0.5
             )
         peak = np.max(np.abs(clip))
         if peak > _MAX_PEAK:  # a recording engineer lowers the gain

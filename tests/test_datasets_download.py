@@ -262,3 +262,23 @@ def test_real_emodb_url_answers():
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
+
+
+def test_vocal_channel_all_downloads_only_the_missing_archive(
+    server, tmp_path, monkeypatch, write_wav
+):
+    base, files, requests = server
+    wav = write_wav("song.wav", seconds=0.05).read_bytes()
+    files["/song.zip"] = _zip_bytes(wav, ["Actor_01/03-02-03-01-01-01-01.wav"])
+    for channel, url in (("speech", "/ravdess.zip"), ("song", "/song.zip")):
+        monkeypatch.setitem(
+            ARCHIVES,
+            f"ravdess_{channel}",
+            RemoteArchive(url=base + url, folder=f"{channel}_archive"),
+        )
+    root = tmp_path / "ravdess"
+    (root / "Actor_01").mkdir(parents=True)  # speech already there, unpacked by hand
+    (root / "Actor_01" / "03-01-01-01-01-01-01.wav").write_bytes(wav)
+    ds = load_ravdess(root=root, vocal_channel="all", download_if_missing=True)
+    assert requests == ["/song.zip"]
+    assert ds.frame.vocal_channel.value_counts().to_dict() == {"speech": 1, "song": 1}

@@ -426,7 +426,9 @@ def test_unknown_emotions_and_speakers_list_valid_names(ravdess_tree):
         )
     with pytest.raises(ValueError, match="label_map keys 'clam'"):
         load_ravdess(root=ravdess_tree, label_map={"clam": "neutral"})
-    with pytest.raises(ValueError, match=r"'07' for the 'speakers'.*Valid values: '01', '02'"):
+    with pytest.raises(
+        ValueError, match=r"'07' for the 'speakers'.*Valid values: '01', '02'"
+    ):
         load_ravdess(root=ravdess_tree, speakers=[7])
     with pytest.raises(ValueError, match="No file left.*boredom"):
         load_ravdess(root=ravdess_tree, emotions=["boredom"])
@@ -462,3 +464,16 @@ def test_symlinked_corpus_folder_is_followed(ravdess_tree, tmp_path):
     ds = load_ravdess(root=link_root)
     assert set(ds.groups) == {"ravdess_02"}
     assert all(p.startswith(str(link_root)) for p in ds.data)
+
+
+def test_corpus_unpacked_twice_is_detected(make_tree):
+    root = make_tree("ravdess", ravdess_names((1,)))
+    make_tree("ravdess/copy", ravdess_names((1,))[:3])
+    with pytest.raises(ValueError, match="3 RAVDESS file name.*more than once"):
+        load_ravdess(root=root)
+    with pytest.warns(UserWarning, match="first copy"):
+        ds = load_ravdess(root=root, on_invalid="warn")
+    assert len(ds.data) == 60 and not any("/copy/" in p for p in ds.data)
+    # the same file name in two label folders is normal for load_folder
+    folder = make_tree("custom", ["Happy/001.wav", "Sad/001.wav"])
+    assert len(load_folder(folder).data) == 2

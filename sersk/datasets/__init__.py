@@ -16,7 +16,7 @@ from ._ravdess import fetch_ravdess, load_ravdess
 from ._savee import load_savee
 from ._tess import load_tess
 
-_CORPUS_ALL = [
+__all__ = [
     "ARCHIVES",
     "AUDIO_EXTENSIONS",
     "CORPORA",
@@ -37,6 +37,6 @@ _CORPUS_ALL = [
 ]
 
 # --- synthetic speech (owned by the synthetic-speech work) ---
-from ._synthetic import make_emotional_speech  # noqa: E402
+from ._synthetic import make_emotional_speech
 
-__all__: list[str] = [*_CORPUS_ALL, "make_emotional_speech"]
+__all__ += ["make_emotional_speech"]

@@ -205,8 +205,8 @@ class _Corpus:
     parse: Callable[[str, str], dict | None]  # (abs path, path rel. to root)
     speaker_format: Callable[[object], str] = str
     columns: tuple[str, ...] = ()  # corpus-specific frame columns, in order
-    descr: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # allowed filter values per column
+    unique_names: bool = True  # each file name occurs once in the corpus
 
 
 def _load_descr(name: str) -> str:
@@ -400,8 +400,7 @@ def _read_corpus(
 
     records, invalid = scan()
     if download is not None and (
-        records is None
-        or not records
+        not records
         or (needs_download is not None and needs_download(_frame(corpus, records)))
     ):
         download(root)
@@ -417,6 +416,8 @@ def _read_corpus(
     if not records and not invalid:
         raise _missing_error(corpus, root, "the folder holds no audio files")
     _handle_invalid(corpus, invalid, on_invalid, root)
+    if corpus.unique_names:
+        records = _drop_duplicates(corpus, records, on_invalid, root)
     if not records:
         raise _missing_error(
             corpus,
@@ -424,6 +425,33 @@ def _read_corpus(
             f"none of its {len(invalid)} audio files follow the naming convention",
         )
     return _frame(corpus, records), root
+
+
+def _drop_duplicates(corpus: _Corpus, records, on_invalid: str, root: str):
+    """The same file name twice means the corpus was unpacked twice under root."""
+    seen: dict[str, str] = {}
+    dupes = []
+    kept = []
+    for rec in records:  # sorted by path: the first copy wins
+        name = os.path.basename(rec["path"]).lower()
+        if name in seen:
+            dupes.append(os.path.relpath(rec["path"], root))
+        else:
+            seen[name] = rec["path"]
+            kept.append(rec)
+    if not dupes or on_invalid == "skip":
+        return kept
+    msg = (
+        f"{len(dupes)} {corpus.title} file name(s) occur more than once under "
+        f"{root!r} (is the corpus unpacked twice?): {_list_names(dupes)}."
+    )
+    if on_invalid == "raise":
+        raise ValueError(
+            msg + " Point root at a single copy, or pass on_invalid='skip' (or "
+            "'warn') to keep only the first copy of each file."
+        )
+    warnings.warn(msg + " Only the first copy was kept.", UserWarning, stacklevel=4)
+    return kept
 
 
 def _frame(corpus: _Corpus, records: list[dict]) -> pd.DataFrame:

@@ -54,6 +54,7 @@ def _folder_corpus(name: str, pattern: re.Pattern | None, harmonize: bool) -> _C
         convention=convention,
         how_to_get="Check the path; it must hold one sub-folder per emotion.",
         parse=parse,
+        unique_names=False,
     )
 
 

@@ -94,15 +94,17 @@ RAVDESS = _Corpus(
 
 
 def _download_for(vocal_channel, *, progress, n_retries, delay):
-    names = {
-        "speech": ["ravdess_speech"],
-        "song": ["ravdess_song"],
-        "all": ["ravdess_speech", "ravdess_song"],
-    }[vocal_channel]
+    wanted = ["speech", "song"] if vocal_channel == "all" else [vocal_channel]
+    missing = list(wanted)  # updated by needs() once the folder was scanned
+
+    def needs(frame):
+        have = set(frame["vocal_channel"])
+        missing[:] = [c for c in wanted if c not in have]
+        return bool(missing)
 
     def download(root):
-        for name in names:
-            archive = ARCHIVES[name]
+        for channel in missing:
+            archive = ARCHIVES[f"ravdess_{channel}"]
             download_archive(
                 archive.url,
                 os.path.join(root, archive.folder),
@@ -116,11 +118,6 @@ def _download_for(vocal_channel, *, progress, n_retries, delay):
                     f"load_ravdess(root={root!r})."
                 ),
             )
-
-    def needs(frame):
-        have = set(frame["vocal_channel"])
-        wanted = {"speech", "song"} if vocal_channel == "all" else {vocal_channel}
-        return not wanted <= have
 
     return download, needs
 

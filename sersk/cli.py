@@ -773,8 +773,11 @@ def _windows(y, sr, seconds, hop):
     while start + win <= n:
         out.append((start, start + win))
         start += step
-    if not out or (n - start >= win / 2 and start < n):
-        out.append((start if out else 0, n))
+    if not out:
+        out.append((0, n))
+    elif n - out[-1][1] >= win / 2:
+        # audio left uncovered after the last full window: one shorter window
+        out.append((start, n))
     return [(a / sr, b / sr, _fit_length(y[a:b], win)) for a, b in out]
 
 
@@ -791,7 +794,7 @@ def _cmd_predict(args):
     n_fixed = round(float(meta["duration"]) * sr)
     rows = []
     for file in files:
-        y = load_audio(file, sr=sr)
+        y, _ = load_audio(file, sr=sr)
         if args.segments:
             windows = _windows(y, sr, args.segments, args.hop or args.segments)
         else:

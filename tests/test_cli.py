@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,3 +164,119 @@ def test_predict_refuses_incompatible_or_corrupt_model_files(tmp_path, write_wav
     assert "Upgrade sersk" in out.stderr
     assert "is not a sersk model file" in out.stderr
     assert "is a folder, not a sersk model file" in out.stderr
+
+
+# --- the real jobs, on tiny synthetic data ------------------------------------
+
+TINY = ["--corpus", "synthetic", "--n-samples", "36", "--n-speakers", "3"]
+TINY += ["--duration", "0.5", "--emotions", "neutral", "angry", "sad", "-q"]
+
+
+@pytest.fixture(scope="module")
+def svm_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "svm.sersk"
+    proc = run_sersk("train", *TINY, "--model", "svm", "--out", out, check_rc=0)
+    assert "Saved svm trained on synthetic speech" in proc.stdout
+    return out
+
+
+def test_train_writes_a_model_file_with_metadata(svm_model):
+    with zipfile.ZipFile(svm_model) as zf:
+        meta = json.loads(zf.read("sersk.json"))
+        assert "pipeline.joblib" in zf.namelist()
+    assert meta["format"] == "sersk-model"
+    assert meta["model"] == "svm"
+    assert meta["classes"] == ["angry", "neutral", "sad"]
+    assert meta["sr"] == 16000 and meta["duration"] == 0.5
+    assert meta["n_train"] == 36 and meta["n_speakers"] == 3
+
+
+def test_predict_files_folders_formats_and_segments(svm_model, tmp_path):
+    from sersk.datasets import make_emotional_speech
+
+    X, y, _ = make_emotional_speech(
+        6,
+        emotions=("neutral", "angry", "sad"),
+        duration=0.5,
+        n_speakers=2,
+        random_state=1,
+    )
+    import soundfile as sf
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i, clip in enumerate(X):
+        sf.write(folder / f"clip{i}.wav", clip, 16000)
+    (folder / "notes.txt").write_text("not audio")
+    long_path = tmp_path / "long.wav"
+    sf.write(long_path, X.reshape(-1), 16000)  # 3 s
+
+    proc = run_sersk("predict", svm_model, folder, "--format", "json", "-q", check_rc=0)
+    records = json.loads(proc.stdout)
+    assert [Path(r["file"]).name for r in records] == [f"clip{i}.wav" for i in range(6)]
+    for r in records:
+        probs = r["probabilities"]
+        assert set(probs) == {"angry", "neutral", "sad"}
+        assert abs(sum(probs.values()) - 1) < 1e-6
+        assert r["label"] == max(probs, key=probs.get)
+
+    code = (
+        "from sersk.cli import main\n"
+        f"main(['predict', {str(svm_model)!r}, {str(long_path)!r}, '--segments', "
+        "'1', '--hop', '0.5', '--format', 'csv', '-q'])\n"
+        "print('=== table')\n"
+        f"main(['predict', {str(svm_model)!r}, {str(long_path)!r}, '--segments', "
+        "'1', '-q'])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    csv_text, table = out.stdout.split("=== table")
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == "file,start,end,label,angry,neutral,sad"
+    starts = [float(line.split(",")[1]) for line in lines[1:]]
+    assert starts == [0.0, 0.5, 1.0, 1.5, 2.0]  # 1 s windows every 0.5 s over 3 s
+    assert f"{long_path}: 0-1s " in table and "| 2-3s " in table
+
+
+def test_features_npz_and_csv(tmp_path):
+    npz, csv = tmp_path / "f.npz", tmp_path / "f.csv"
+    code = (
+        "from sersk.cli import main\n"
+        f"args = {TINY!r}\n"
+        f"assert main(['features', *args, '--out', {str(npz)!r}]) == 0\n"
+        f"assert main(['features', *args, '--out', {str(csv)!r}]) == 0\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    data = np.load(npz)
+    assert data["X"].shape[0] == 36 and data["X"].dtype == np.float32
+    assert data["X"].shape[1] == data["feature_names"].size
+    assert set(data["y"]) == {"angry", "neutral", "sad"}
+    assert np.unique(data["groups"]).size == 3
+    import pandas as pd
+
+    frame = pd.read_csv(csv)
+    assert list(frame.columns[:2]) == ["label", "speaker"]
+    np.testing.assert_allclose(
+        frame.iloc[:, 2:].to_numpy(), data["X"], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_evaluate_report_and_plots(tmp_path):
+    report, plots = tmp_path / "report.md", tmp_path / "plots"
+    proc = run_sersk(
+        "evaluate", *TINY, "--model", "rf", "--folds", "3",
+        "--report", report, "--plots", plots, check_rc=0,
+    )  # fmt: skip
+    text = report.read_text()
+    assert "speaker-independent 3-fold CV" in text
+    assert "GroupKFold(n_splits=3)" in text
+    assert text.strip() == proc.stdout.strip()
+    for name in ("confusion_matrix.png", "per_class_f1.png"):
+        assert (plots / name).read_bytes()[:4] == b"\x89PNG"

@@ -392,8 +392,8 @@ def evaluate(
     >>> result = evaluate(KNeighborsClassifier(3), X, y, groups=speakers)
     >>> result.folds.columns.tolist()
     ['fold', 'n_train', 'n_test', 'accuracy', 'uar', 'macro_f1', 'fit_time', 'predict_time', 'test_speakers']
-    >>> len(result.folds), result.confusion_matrix.sum()
-    (5, np.int64(40))
+    >>> len(result.folds), int(result.confusion_matrix.sum())
+    (5, 40)
     >>> result.mean("uar") > 0.9
     True
     """

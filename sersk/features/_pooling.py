@@ -87,9 +87,14 @@ class TimePooling(_StatelessBase):
     get ``std = skew = kurtosis = 0`` rather than NaN. A 1-D object array of
     ``(n_coeffs, n_frames_i)`` arrays (clips of different lengths, from
     ``AudioLoader(duration=None)``) is accepted and gives a regular 2-D
-    output. With ``set_output(transform="pandas")`` the columns are named
-    from the coefficient names of the previous step in a Pipeline
-    (``mfcc0_mean``, ...), or ``coef0_mean``, ... standalone.
+    output.
+
+    Feature names: ``Pipeline.get_feature_names_out`` and FeatureUnion
+    outputs (also as pandas DataFrames, e.g. from
+    :func:`make_classic_features`) chain the coefficient names of the
+    previous step (``mfcc__mfcc0_mean``, ...). A DataFrame produced by
+    TimePooling itself, e.g. as the last step of a bare Pipeline, cannot see
+    the previous step and uses ``coef0_mean``, ...
 
     Examples
     --------

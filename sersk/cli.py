@@ -71,6 +71,24 @@ def _positive_int(text):
     return value
 
 
+def _parse_value(text):
+    if "," in text:
+        return tuple(_parse_value(t) for t in text.split(",") if t)
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def _module_param(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), _parse_value(value.strip())
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
@@ -173,6 +191,16 @@ def _add_model_args(p):
         type=_positive_int,
         default=30,
         help="deep models: maximum number of epochs (default: 30)",
+    )
+    g.add_argument(
+        "--module-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=_module_param,
+        help="deep models: set an architecture parameter (repeatable), e.g. "
+        "--module-param conv_channels=16,32 --module-param lstm_units=32; see "
+        "the classifier's module for the names",
     )
     g.add_argument(
         "--batch-size",
@@ -446,6 +474,7 @@ def _make_model(
     name,
     *,
     sr,
+    module_params=(),
     random_state=0,
     epochs=30,
     batch_size=32,
@@ -498,6 +527,7 @@ def _make_model(
         device=device,
         random_state=random_state,
         verbose=int(verbose),
+        **{f"module__{key}": value for key, value in module_params},
     )
     return front, head
 
@@ -563,6 +593,16 @@ def _fit_head(head, F, y, groups, deep):
 # ----------------------------------------------------------------------------
 
 
+# A small CRNN for ``sersk demo --model crnn``: a few times faster than the
+# default architecture on a CPU, and enough for the synthetic speech.
+_DEMO_CRNN = (
+    ("conv_channels", (16, 32, 32)),
+    ("lstm_units", (32,)),
+    ("attention_units", 32),
+    ("dense_units", (32,)),
+)
+
+
 def _cmd_demo(args):
     import numpy as np
     from sklearn.base import clone
@@ -598,6 +638,7 @@ def _cmd_demo(args):
         random_state=args.random_state,
         epochs=args.epochs,
         device=args.device,
+        module_params=_DEMO_CRNN if args.model == "crnn" else (),
         verbose=False,
     )
     F = _transform(front, X, quiet=args.quiet)
@@ -650,6 +691,7 @@ def _cmd_train(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         device=args.device,
+        module_params=args.module_param,
         probability=True,
         verbose=not args.quiet,
     )
@@ -690,6 +732,7 @@ def _cmd_evaluate(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         device=args.device,
+        module_params=args.module_param,
         verbose=False,
     )
     F = _transform(front, X, quiet=args.quiet)

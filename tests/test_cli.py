@@ -280,3 +280,28 @@ def test_evaluate_report_and_plots(tmp_path):
     assert text.strip() == proc.stdout.strip()
     for name in ("confusion_matrix.png", "per_class_f1.png"):
         assert (plots / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_deep_model_round_trip_without_pickle(tmp_path, write_wav):
+    out = tmp_path / "crnn.sersk"
+    tiny_net = ["--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+    for name, value in [
+        ("conv_channels", "4,4"),
+        ("lstm_units", "4"),
+        ("attention_units", "4"),
+        ("dense_units", "4"),
+    ]:
+        tiny_net += ["--module-param", f"{name}={value}"]
+    run_sersk("train", *TINY, "--model", "crnn", *tiny_net, "--out", out, check_rc=0)
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        meta = json.loads(zf.read("sersk.json"))
+        front = json.loads(zf.read("features.json"))
+    assert meta["storage"] == "deep" and meta["model"] == "crnn"
+    assert not any(n.endswith((".joblib", ".pkl")) for n in names)
+    assert [step[0] for step in front] == ["MelSpectrogram", "ClipStandardizer"]
+    wav = write_wav("tone.wav", sr=22050, seconds=0.7)
+    proc = run_sersk("predict", out, wav, "--format", "json", "-q", check_rc=0)
+    (record,) = json.loads(proc.stdout)
+    assert set(record["probabilities"]) == {"angry", "neutral", "sad"}
+    assert abs(sum(record["probabilities"].values()) - 1) < 1e-5

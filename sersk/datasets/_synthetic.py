@@ -504,6 +504,7 @@ def make_emotional_speech(
 
     See Also
     --------
+    load_ravdess : Real acted emotional speech, with speaker groups too.
     sklearn.datasets.make_classification : The generic generator this one
         follows.
 

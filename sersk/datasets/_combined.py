@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from sklearn.utils import Bunch
 
 from ..utils._sklearn_compat import StrOptions, validate_params
 from ._base import _COMMON, _finish, _list_names
@@ -61,7 +63,7 @@ def load_corpora(
     on_invalid="raise",
     loader_kwargs=None,
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load and concatenate several corpora with harmonised labels.
 
     Every corpus is loaded with its own loader, its labels already mapped to

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
 import pandas as pd
+from sklearn.utils import Bunch
 
 from ..utils._sklearn_compat import validate_params
 from ._base import _COMMON, _Corpus, _filter_frame, _finish, _load_descr, _read_corpus
@@ -114,7 +116,7 @@ def load_crema_d(
     intensity=None,
     on_invalid="raise",
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the CREMA-D corpus (paths, labels, speakers, metadata).
 
     91 actors (1001-1091; 48 male, 43 female) say 12 sentences in six

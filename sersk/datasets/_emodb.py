@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+from sklearn.utils import Bunch
+
 from ..utils._sklearn_compat import Integral, Real, validate_params
 from ._base import _COMMON, _Corpus, _filter_frame, _finish, _load_descr, _read_corpus
 from ._download import ARCHIVES, download_archive
@@ -95,7 +98,7 @@ def load_emodb(
     on_invalid="raise",
     download_if_missing=False,
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the Berlin EmoDB corpus (paths, labels, speakers, metadata).
 
     Ten German actors (5 female, 5 male) say ten sentences in seven emotions,
@@ -239,7 +242,7 @@ def fetch_emodb(
     delay=1.0,
     return_X_y=False,
     root=None,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Download EmoDB if needed, then load it.
 
     The archive (``download.zip`` from http://emodb.bilderbar.info, about

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+from sklearn.utils import Bunch
+
 from ..utils._sklearn_compat import StrOptions, validate_params
 from ._base import (
     _COMMON,
@@ -83,7 +86,7 @@ def load_folder(
     speakers=None,
     on_invalid="raise",
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load a custom corpus laid out as one sub-folder per emotion.
 
     The layout many projects use (``Emotions/Anger/x.wav``,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+from sklearn.utils import Bunch
+
 from ..utils._sklearn_compat import Integral, Real, StrOptions, validate_params
 from ._base import _COMMON, _Corpus, _filter_frame, _finish, _load_descr, _read_corpus
 from ._download import ARCHIVES, download_archive
@@ -144,7 +147,7 @@ def load_ravdess(
     on_invalid="raise",
     download_if_missing=False,
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the RAVDESS corpus (paths, labels, speakers, metadata).
 
     Walks ``root`` for files named ``MM-VV-EE-II-SS-RR-AA.wav`` (usually in
@@ -351,7 +354,7 @@ def fetch_ravdess(
     delay=1.0,
     return_X_y=False,
     root=None,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Download RAVDESS from Zenodo if needed, then load it.
 
     The speech archive (``Audio_Speech_Actors_01-24.zip``, 208 MB, 1,440

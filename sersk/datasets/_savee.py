@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 
+import numpy as np
+from sklearn.utils import Bunch
+
 from ..utils._sklearn_compat import validate_params
 from ._base import _COMMON, _Corpus, _filter_frame, _finish, _load_descr, _read_corpus
 
@@ -75,7 +78,7 @@ def load_savee(
     gender=None,
     on_invalid="raise",
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the SAVEE corpus (paths, labels, speakers, metadata).
 
     Four male British English speakers (DC, JE, JK, KL) read TIMIT sentences

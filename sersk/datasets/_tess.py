@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+from sklearn.utils import Bunch
+
 from ..utils._sklearn_compat import validate_params
 from ._base import _COMMON, _Corpus, _filter_frame, _finish, _load_descr, _read_corpus
 
@@ -68,7 +71,7 @@ def load_tess(
     gender=None,
     on_invalid="raise",
     return_X_y=False,
-):
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the TESS corpus (paths, labels, speakers, metadata).
 
     Two female speakers (OAF, aged 64, and YAF, aged 26) say 200 target words

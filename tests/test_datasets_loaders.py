@@ -375,6 +375,13 @@ def test_missing_root_says_where_and_how(loader, name, tmp_path):
     assert "http" in msg and "root=" in msg
 
 
+def test_load_folder_missing_root(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="does not exist") as info:
+        load_folder(tmp_path / "nope")
+    assert "one sub-folder per emotion" in str(info.value)
+    assert "data_home" not in str(info.value)
+
+
 def test_missing_default_root_uses_data_home(tmp_path, monkeypatch):
     monkeypatch.setenv("SERSK_DATA", str(tmp_path))
     with pytest.raises(DatasetNotFoundError, match="fetch_ravdess"):

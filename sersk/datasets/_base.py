@@ -207,6 +207,7 @@ class _Corpus:
     columns: tuple[str, ...] = ()  # corpus-specific frame columns, in order
     extra: dict = field(default_factory=dict)  # allowed filter values per column
     unique_names: bool = True  # each file name occurs once in the corpus
+    uses_data_home: bool = True  # root=None means <data_home>/<name>
 
 
 def _load_descr(name: str) -> str:
@@ -224,12 +225,17 @@ def _resolve_root(corpus: _Corpus, root, data_home) -> str:
 
 
 def _missing_error(corpus: _Corpus, root: str, reason: str) -> DatasetNotFoundError:
-    return DatasetNotFoundError(
+    msg = (
         f"{corpus.title} not found: {reason} (looked in {root!r}, expecting "
-        f"{corpus.convention}). {corpus.how_to_get} Then pass root='path/to/"
-        f"{corpus.name}', or put it in <data_home>/{corpus.name} (data_home is "
-        "the SERSK_DATA environment variable, default ~/sersk_data)."
+        f"{corpus.convention}). {corpus.how_to_get}"
     )
+    if corpus.uses_data_home:
+        msg += (
+            f" Then pass root='path/to/{corpus.name}', or put it in "
+            f"<data_home>/{corpus.name} (data_home is the SERSK_DATA environment "
+            "variable, default ~/sersk_data)."
+        )
+    return DatasetNotFoundError(msg)
 
 
 def _list_names(names, limit=10) -> str:

@@ -58,6 +58,7 @@ def _folder_corpus(name: str, pattern: re.Pattern | None, harmonize: bool) -> _C
         how_to_get="Check the path; it must hold one sub-folder per emotion.",
         parse=parse,
         unique_names=False,
+        uses_data_home=False,
     )
 
 

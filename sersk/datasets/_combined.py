@@ -110,7 +110,12 @@ def load_corpora(
 
     See Also
     --------
-    load_ravdess, load_tess, load_crema_d, load_savee, load_emodb
+    load_ravdess : RAVDESS alone.
+    load_tess : TESS alone.
+    load_crema_d : CREMA-D alone.
+    load_savee : SAVEE alone.
+    load_emodb : EmoDB alone.
+    load_folder : Any folder-per-emotion corpus.
 
     Notes
     -----

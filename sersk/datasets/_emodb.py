@@ -254,7 +254,15 @@ def fetch_emodb(
     ----------
     data_home : str or os.PathLike, default=None
         See :func:`get_data_home`.
-    emotions, label_map, speakers, gender, on_invalid, return_X_y, root
+    emotions : list of str, default=None
+        As in :func:`load_emodb`.
+    label_map : dict, default=None
+        As in :func:`load_emodb`.
+    speakers : list of int or str, default=None
+        As in :func:`load_emodb`.
+    gender : {"female", "male"}, default=None
+        As in :func:`load_emodb`.
+    on_invalid : {"raise", "warn", "skip"}, default="raise"
         As in :func:`load_emodb`.
     download_if_missing : bool, default=True
         If False, raise instead of downloading.
@@ -264,6 +272,10 @@ def fetch_emodb(
         Extra attempts after a network error.
     delay : float, default=1.0
         Seconds between attempts.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    root : str or os.PathLike, default=None
+        Corpus folder to use instead of ``<data_home>/emodb``.
 
     Returns
     -------

@@ -209,6 +209,7 @@ def load_ravdess(
             The corpus folder.
 
     (data, target) : tuple if ``return_X_y`` is True
+        The ``data`` and ``target`` arrays described above.
 
     Raises
     ------
@@ -370,7 +371,17 @@ def fetch_ravdess(
         See :func:`get_data_home`.
     vocal_channel : {"speech", "song", "all"}, default="speech"
         Which archive(s) to download and load.
-    emotions, label_map, speakers, gender, intensity, on_invalid, return_X_y
+    emotions : list of str, default=None
+        As in :func:`load_ravdess`.
+    label_map : dict, default=None
+        As in :func:`load_ravdess`.
+    speakers : list of int or str, default=None
+        As in :func:`load_ravdess`.
+    gender : {"female", "male"}, default=None
+        As in :func:`load_ravdess`.
+    intensity : {"normal", "strong"} or list, default=None
+        As in :func:`load_ravdess`.
+    on_invalid : {"raise", "warn", "skip"}, default="raise"
         As in :func:`load_ravdess`.
     download_if_missing : bool, default=True
         If False, raise :class:`~sersk.exceptions.DatasetNotFoundError`
@@ -381,6 +392,8 @@ def fetch_ravdess(
         Extra attempts after a network error.
     delay : float, default=1.0
         Seconds between attempts.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
     root : str or os.PathLike, default=None
         Corpus folder to use instead of ``<data_home>/ravdess``.
 

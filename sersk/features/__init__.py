@@ -10,7 +10,9 @@ Data flow::
 
 Every transformer is stateless (``fit`` only validates) and computes a whole
 batch at once. Clips of different lengths (``AudioLoader(duration=None)``)
-travel as 1-D object arrays of per-clip arrays.
+travel as 1-D object arrays of per-clip arrays. Frames are centred, as in
+librosa: a clip of ``n`` samples gives ``1 + n // hop_length`` frames, and
+clips shorter than the window are zero-padded rather than rejected.
 """
 
 from ._loader import AudioLoader

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import InvalidAudioError
+from ..utils._sklearn_compat import _fit_context
 
 __all__ = []
 
@@ -300,6 +301,8 @@ class _StatelessBase(TransformerMixin, BaseEstimator):
         return tags
 
     def _validate_all(self, X):
+        # transform works without fit (stateless), so it validates the
+        # parameters itself; fit does it through _fit_context.
         self._validate_params()
         self._check_params()
         return self._check_input(X)
@@ -307,6 +310,7 @@ class _StatelessBase(TransformerMixin, BaseEstimator):
     def _check_params(self):
         """Cross-parameter checks (overridden where needed)."""
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and the input; nothing is learned.
 
@@ -322,7 +326,8 @@ class _StatelessBase(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
-        self._validate_all(X)
+        self._check_params()
+        self._check_input(X)
         return self
 
     def transform(self, X):

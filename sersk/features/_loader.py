@@ -285,7 +285,7 @@ class AudioLoader(_StatelessTransformer):
                     f"(on_error='warn'):\n{listing}",
                     bad_files=[(p, reason) for _, p, reason in bad],
                 ),
-                stacklevel=3,
+                stacklevel=4,
             )
 
         if n_target is None:

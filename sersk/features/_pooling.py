@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils._sklearn_compat import check_is_fitted
+from ..utils._sklearn_compat import _fit_context, check_is_fitted
 from ._base import _StatelessBase, check_frame_batch
 
 __all__ = ["TimePooling"]
@@ -149,6 +149,7 @@ class TimePooling(_StatelessBase):
             batch.fixed.shape[1] if batch.ragged is None else batch.ragged[0].shape[0]
         )
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and record the number of coefficients.
 
@@ -164,7 +165,6 @@ class TimePooling(_StatelessBase):
         self : TimePooling
             The fitted transformer.
         """
-        self._validate_params()
         batch = self._check_input(X)
         self.n_features_in_ = self._n_coeffs(batch)
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ._pooling import TimePooling
@@ -12,15 +14,15 @@ __all__ = ["make_classic_features"]
 
 
 def make_classic_features(
-    sr=16000,
+    sr: int = 16000,
     *,
-    n_mfcc=40,
-    n_mels=128,
-    n_fft=2048,
-    hop_length=512,
-    stats=("mean", "std"),
-    n_jobs=None,
-):
+    n_mfcc: int = 40,
+    n_mels: int = 128,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    stats: str | Sequence[str] = ("mean", "std"),
+    n_jobs: int | None = None,
+) -> FeatureUnion:
     """Build the classic feature vector of the SVM / random-forest SER literature.
 
     Pooled statistics of zero-crossing rate, RMS energy, MFCC, chroma,

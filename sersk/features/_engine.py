@@ -288,9 +288,9 @@ def _compute_block(X, sr, features, stats, device, chunk_size, p, limit_threads)
             for f in features
         }
         chunk = _tb._auto_chunk(chunk_size, p["n_fft"], n_frames)
-        with torch.inference_mode():
+        with _tb._compute_context(device):
             for sl in _tb._chunks(n_clips, chunk):
-                x = torch.from_numpy(X[sl]).to(device)
+                x = _tb._to_tensor(X[sl], device)
                 for f, v in _compute_chunk_t(x, sr, features, p).items():
                     if stats:
                         v = _pool_t(v, stats)

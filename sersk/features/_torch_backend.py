@@ -39,6 +39,7 @@ relative to each clip's maximum, chroma within 1e-4, spectral contrast within
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 
@@ -64,6 +65,9 @@ __all__ = [
 
 #: Bytes of complex STFT per chunk when ``chunk_size=None``.
 _CHUNK_BYTES = 32 * 2**20
+
+#: Threads of the CPU FFT (scipy.fft workers); set by :func:`_compute_context`.
+_FFT_WORKERS = None
 
 
 def _torch():
@@ -110,6 +114,39 @@ def resolve_device(device="auto"):
             "False. Use device='cpu' or device='auto'."
         )
     return device
+
+
+@contextlib.contextmanager
+def _compute_context(device):
+    """Inference mode; on CPU, torch ops on one thread and the FFT on all of them.
+
+    The STFT (scipy.fft, ``workers=torch.get_num_threads()``) is where the
+    time goes on CPU; the remaining torch ops are small elementwise ops and
+    reductions for which OpenMP threads cost more than they save, much more
+    when the cores are shared (measured: 20x on the power-to-dB step on a
+    loaded 2-core machine). The previous thread count is restored on exit.
+    """
+    global _FFT_WORKERS
+    torch = _torch()
+    with torch.inference_mode():
+        if not str(device).startswith("cpu"):
+            yield
+            return
+        n_threads, prev = torch.get_num_threads(), _FFT_WORKERS
+        _FFT_WORKERS = prev or n_threads
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(n_threads)
+            _FFT_WORKERS = prev
+
+
+def _to_tensor(a, device):
+    """Torch tensor of a numpy array (copied if read-only, e.g. a joblib memmap)."""
+    if not a.flags.writeable:
+        a = a.copy()
+    return _torch().from_numpy(a).to(device)
 
 
 def _check_int(value, name, minimum=1):
@@ -264,13 +301,52 @@ def _tensor(key, device):
 # ---------------------------------------------------------------------------
 # STFT
 # ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _window_np(n_fft):
+    """Periodic Hann window, float32 (equals ``scipy.signal.get_window("hann", n_fft)``)."""
+    n = np.arange(n_fft)
+    return _readonly(0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft))
+
+
+def _stft_power_np(x, n_fft, hop_length, power=2.0, center=True, pad_mode="constant"):
+    """CPU path: frames (strided view) x window -> ``scipy.fft.rfft`` (pocketfft).
+
+    On CPU this is faster than ``torch.stft`` and uses the same FFT library as
+    librosa, so the power spectrogram is closer to librosa's. The FFT runs on
+    ``torch.get_num_threads()`` threads (``scipy.fft`` ``workers``).
+    """
+    import scipy.fft
+
+    if center:
+        x = np.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode=pad_mode)
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[
+        :, ::hop_length
+    ]
+    D = scipy.fft.rfft(
+        frames * _window_np(n_fft),
+        axis=-1,
+        workers=_FFT_WORKERS or _torch().get_num_threads(),
+    )
+    P = np.square(D.real)
+    P += np.square(D.imag)
+    del D
+    if power != 2.0:
+        P = np.sqrt(P) if power == 1.0 else np.power(P, power / 2.0)
+    return np.ascontiguousarray(P.transpose(0, 2, 1))
+
+
 def _stft_power_t(x, n_fft, hop_length, power=2.0, center=True, pad_mode="constant"):
-    """|STFT|**power of a (batch, n_samples) float32 tensor, librosa conventions."""
+    """|STFT|**power of a (batch, n_samples) float32 tensor, librosa conventions.
+
+    Returns a contiguous (batch, 1 + n_fft // 2, n_frames) float32 tensor.
+    """
     torch = _torch()
+    if x.device.type == "cpu":
+        P = _stft_power_np(x.numpy(), n_fft, hop_length, power, center, pad_mode)
+        return torch.from_numpy(P)
     window = _tensor(("window", (n_fft,)), str(x.device))
     if center and pad_mode == "constant":
-        # torch.stft only pads with reflect/replicate/circular/constant via F.pad;
-        # padding ourselves keeps the zeros exact and the frame grid identical.
+        # pad ourselves: exact zeros, and the same frame grid as librosa
         x = torch.nn.functional.pad(x, (n_fft // 2, n_fft // 2))
         center = False
     D = torch.stft(
@@ -283,13 +359,11 @@ def _stft_power_t(x, n_fft, hop_length, power=2.0, center=True, pad_mode="consta
         pad_mode=pad_mode,
         return_complex=True,
     )
-    if power == 2.0:
-        r = torch.view_as_real(D)
-        return r.square().sum(-1)
-    S = D.abs()
-    if power != 1.0:
-        S = S.pow(power)
-    return S
+    r = torch.view_as_real(D)
+    P = r.square().sum(-1)
+    if power != 2.0:
+        P = P.sqrt() if power == 1.0 else P.pow(power / 2.0)
+    return P.contiguous()
 
 
 def stft_power(
@@ -341,7 +415,6 @@ def stft_power(
     >>> float(np.max(np.abs(S[0] - ref)) / ref.max()) < 1e-5
     True
     """
-    torch = _torch()
     X = _check_waveforms(X)
     n_fft = _check_int(n_fft, "n_fft")
     hop_length = _check_int(hop_length, "hop_length")
@@ -349,9 +422,9 @@ def stft_power(
     n_frames = _n_frames(X.shape[1], n_fft, hop_length, center)
     out = np.empty((X.shape[0], n_fft // 2 + 1, n_frames), dtype=np.float32)
     chunk = _auto_chunk(chunk_size, n_fft, n_frames)
-    with torch.inference_mode():
+    with _compute_context(device):
         for sl in _chunks(X.shape[0], chunk):
-            x = torch.from_numpy(X[sl]).to(device)
+            x = _to_tensor(X[sl], device)
             S = _stft_power_t(x, n_fft, hop_length, power, center, pad_mode)
             out[sl] = S.cpu().numpy()
     return out
@@ -427,13 +500,13 @@ def power_to_db(S, *, ref=1.0, amin=1e-10, top_db=80.0, device="auto"):
     >>> bool(np.allclose(librosa.power_to_db(S[1], ref=np.max), _[1], atol=1e-4))
     True
     """
-    torch = _torch()
     _check_db_params(amin, top_db)
     S = np.ascontiguousarray(S, dtype=np.float32)
     if S.ndim < 1 or S.shape[0] == 0:
         raise ValueError(f"S must have a leading clip axis; got shape {S.shape}.")
-    with torch.inference_mode():
-        t = torch.from_numpy(S).to(resolve_device(device))
+    device = resolve_device(device)
+    with _compute_context(device):
+        t = _to_tensor(S, device)
         return _power_to_db_t(t, ref, amin, top_db).cpu().numpy()
 
 
@@ -447,16 +520,14 @@ def _mel_t(P, sr, n_fft, n_mels, fmin, fmax):
 
 def _batched(X, compute, n_out, n_fft, hop_length, center, device, chunk_size):
     """Run ``compute(x_tensor) -> (batch, n_out, n_frames)`` chunk by chunk."""
-    torch = _torch()
     X = _check_waveforms(X)
     device = resolve_device(device)
     n_frames = _n_frames(X.shape[1], n_fft, hop_length, center)
     out = np.empty((X.shape[0], n_out, n_frames), dtype=np.float32)
     chunk = _auto_chunk(chunk_size, n_fft, n_frames)
-    with torch.inference_mode():
+    with _compute_context(device):
         for sl in _chunks(X.shape[0], chunk):
-            x = torch.from_numpy(X[sl]).to(device)
-            out[sl] = compute(x).cpu().numpy()
+            out[sl] = compute(_to_tensor(X[sl], device)).cpu().numpy()
     return out
 
 
@@ -605,52 +676,110 @@ def mfcc(
 # ---------------------------------------------------------------------------
 # chroma
 # ---------------------------------------------------------------------------
+def _piptrack_np(S, sr, n_fft, fmin=150.0, fmax=4000.0, threshold=0.1):
+    """``librosa.piptrack(S=S)`` on a (batch, f, t) float32 array, limited to its band.
+
+    Returns ``(pitch, mag)`` of shape (batch, k, t) for bins ``lo .. lo + k``
+    (librosa's output is zero outside ``fmin <= f < fmax``). The arithmetic
+    follows librosa's numba stencils (float32 sums, float64 ratios), so the
+    values are identical for identical input. numpy, not torch: on CPU these
+    stencils are several times faster in numpy.
+    """
+    n_freq = S.shape[-2]
+    fmax = min(fmax, float(sr) / 2)
+    freqs = np.arange(n_freq) * float(sr) / n_fft
+    band = np.flatnonzero((fmin <= freqs) & (freqs < fmax))
+    if band.size == 0:
+        empty = np.zeros((S.shape[0], 0, S.shape[-1]), np.float32)
+        return empty, empty
+    lo = max(int(band[0]) - 1, 0)
+    end = min(n_freq, int(band[-1]) + 2)
+    ref = np.float32(threshold) * S.max(axis=-2, keepdims=True)
+    W = S[:, lo:end]
+    xm, x0, xp = W[:, :-2], W[:, 1:-1], W[:, 2:]
+    # parabolic interpolation and np.gradient at the inner bins
+    a = (xp + xm).astype(np.float64) - 2.0 * x0
+    b = (xp - xm) / np.float64(2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a).astype(np.float32)
+    avg = (xp - xm) / np.float32(2.0)
+    Z = W * (W > ref)
+    lmax = (Z[:, 1:-1] > Z[:, :-2]) & (Z[:, 1:-1] >= Z[:, 2:])
+    # inner bins are lo+1 .. end-2: the band never holds bin 0 (fmin > 0) nor
+    # the Nyquist bin (f < fmax <= sr/2), so librosa's edge rules never apply
+    idx = np.arange(lo + 1, end - 1)
+    in_band = (fmin <= freqs[idx]) & (freqs[idx] < fmax)
+    mask = lmax & in_band[None, :, None]
+    pitch = np.where(mask, (idx[None, :, None] + shift) * float(sr) / n_fft, 0.0)
+    mag = np.where(mask, x0 + np.float32(0.5) * avg * shift, np.float32(0.0))
+    pitch = pitch.astype(np.float32)
+    return pitch, mag.astype(np.float32)
+
+
+def _tuning_from_peaks(pitch, mag, bins_per_octave=12, resolution=0.01):
+    """Per-clip end of ``librosa.estimate_tuning``: median threshold + ``pitch_tuning``."""
+    import librosa
+
+    out = np.zeros(pitch.shape[0])
+    for i in range(pitch.shape[0]):
+        p, m = pitch[i], mag[i]
+        mask = p > 0
+        if not mask.any():
+            continue  # librosa warns "empty frequency set" and returns 0.0
+        thr = np.median(m[mask])
+        freqs = p[(m >= thr) & mask]
+        if freqs.size == 0:
+            continue
+        out[i] = librosa.pitch_tuning(
+            freqs, resolution=resolution, bins_per_octave=bins_per_octave
+        )
+    return out
+
+
 def estimate_tuning(P, sr=16000, *, n_fft=None, bins_per_octave=12, resolution=0.01):
     """Per-clip ``librosa.estimate_tuning(S=P[i], sr=sr)`` on a batch of power spectrograms.
 
-    ``librosa.piptrack`` runs once on the whole batch; the magnitude threshold
-    (median) and the histogram are taken per clip, so each value equals the
-    per-clip librosa estimate. Clips without pitched content give ``0.0``
-    (librosa warns and returns 0.0 too).
+    ``piptrack`` runs vectorised on the whole batch (numpy, only the bins of
+    its 150-4000 Hz band); the median threshold and the tuning histogram are taken
+    per clip, so each value equals the per-clip librosa estimate (the chroma
+    path of ``librosa.feature.chroma_stft``). Clips without pitched content
+    give ``0.0`` (librosa warns and returns 0.0 too).
 
     Parameters
     ----------
-    P : ndarray of shape (n_clips, 1 + n_fft // 2, n_frames)
+    P : ndarray or tensor of shape (n_clips, 1 + n_fft // 2, n_frames)
         Power spectrograms.
     sr : int, default=16000
-    n_fft : int or None
+        Sampling rate.
+    n_fft : int or None, default=None
         Inferred from ``P`` when None.
     bins_per_octave : int, default=12
+        Bins per octave of the tuning histogram.
     resolution : float, default=0.01
+        Resolution of the tuning, in fractions of a bin.
 
     Returns
     -------
     tuning : ndarray of shape (n_clips,)
         In fractions of a bin.
-    """
-    import librosa
 
-    P = np.asarray(P)
+    Examples
+    --------
+    >>> import numpy as np, librosa
+    >>> from sersk.features._torch_backend import estimate_tuning, stft_power
+    >>> y = np.sin(2 * np.pi * 452.0 * np.arange(16000) / 16000).astype(np.float32)
+    >>> P = stft_power(y[None], device="cpu")
+    >>> t = estimate_tuning(P, 16000)
+    >>> bool(t[0] == librosa.estimate_tuning(S=P[0], sr=16000))
+    True
+    """
+    if not isinstance(P, np.ndarray):  # a torch tensor
+        P = P.detach().cpu().numpy()
+    P = np.ascontiguousarray(P, dtype=np.float32)
     if n_fft is None:
         n_fft = 2 * (P.shape[-2] - 1)
-    pitch, mag = librosa.piptrack(S=P, sr=sr, n_fft=n_fft)
-    out = np.zeros(P.shape[0])
-    bins = np.linspace(-0.5, 0.5, int(np.ceil(1.0 / resolution)) + 1)
-    for i in range(P.shape[0]):
-        mask = pitch[i] > 0
-        if not mask.any():
-            continue
-        thr = np.median(mag[i][mask])
-        freqs = pitch[i][(mag[i] >= thr) & mask]
-        freqs = freqs[freqs > 0]
-        if freqs.size == 0:
-            continue
-        # librosa.pitch_tuning, without its empty-set warning
-        residual = np.mod(bins_per_octave * librosa.hz_to_octs(freqs), 1.0)
-        residual[residual >= 0.5] -= 1.0
-        counts, edges = np.histogram(residual, bins)
-        out[i] = edges[np.argmax(counts)]
-    return out
+    pitch, mag = _piptrack_np(P, sr, n_fft)
+    return _tuning_from_peaks(pitch, mag, bins_per_octave, resolution)
 
 
 def _chroma_from_power_t(P, sr, n_fft, n_chroma, tuning, norm):
@@ -658,21 +787,18 @@ def _chroma_from_power_t(P, sr, n_fft, n_chroma, tuning, norm):
     torch = _torch()
     dev = str(P.device)
     if tuning is None:
-        tuning = estimate_tuning(
-            P.cpu().numpy(), sr, n_fft=n_fft, bins_per_octave=n_chroma
-        )
+        tuning = estimate_tuning(P, sr, n_fft=n_fft, bins_per_octave=n_chroma)
     tunings = np.broadcast_to(np.asarray(tuning, dtype=np.float64), (P.shape[0],))
-    raw = torch.empty(
-        (P.shape[0], n_chroma, P.shape[-1]), dtype=P.dtype, device=P.device
-    )
-    for t in np.unique(tunings):
-        idx = np.flatnonzero(tunings == t)
-        fb = _tensor(("chroma", (sr, n_fft, n_chroma, float(t))), dev)
-        if idx.size == P.shape[0]:
-            raw = torch.matmul(fb, P)
-        else:
-            sel = torch.from_numpy(idx).to(P.device)
-            raw[sel] = torch.matmul(fb, P[sel])
+    uniq = np.unique(tunings)
+    if uniq.size == 1:
+        fb = _tensor(("chroma", (sr, n_fft, n_chroma, float(uniq[0]))), dev)
+        raw = torch.matmul(fb, P)
+    else:
+        # one filter bank per clip (cached per tuning), one batched product
+        fbs = torch.stack(
+            [_tensor(("chroma", (sr, n_fft, n_chroma, float(t))), dev) for t in tunings]
+        )
+        raw = torch.bmm(fbs, P)
     if norm is None:
         return raw
     mag = raw.abs().double()
@@ -788,22 +914,34 @@ def _contrast_bands(sr, n_fft, fmin, n_bands, quantile):
     return tuple(bands)
 
 
+def _db_np(S, amin=1e-10, top_db=80.0):
+    """librosa.power_to_db(ref=1.0) per clip (first axis) in numpy."""
+    log_spec = 10.0 * np.log10(np.maximum(amin, S))
+    if top_db is not None:
+        floor = log_spec.max(axis=tuple(range(1, S.ndim)), keepdims=True) - top_db
+        log_spec = np.maximum(log_spec, floor)
+    return log_spec
+
+
 def _contrast_from_mag_t(S, sr, n_fft, fmin, n_bands, quantile, linear):
+    """Spectral contrast of a (batch, f, t) magnitude tensor.
+
+    The band sorting runs in numpy on a (batch, t, f) copy: sorting contiguous
+    rows there is about ten times faster than torch's CPU sort/topk. Peaks and
+    valleys are float64 and in dB per clip, as in librosa.
+    """
     torch = _torch()
     bands = _contrast_bands(sr, n_fft, float(fmin), n_bands, float(quantile))
-    valley, peak = [], []
-    for lo, hi, n_q in bands:
-        sub = S[:, lo:hi, :]
+    ST = np.ascontiguousarray(S.detach().cpu().numpy().transpose(0, 2, 1))
+    shape = (ST.shape[0], len(bands), ST.shape[1])
+    valley, peak = np.empty(shape), np.empty(shape)
+    for k, (lo, hi, n_q) in enumerate(bands):
+        srt = np.sort(ST[:, :, lo:hi], axis=-1)
         n_q = min(n_q, hi - lo)
-        valley.append(
-            torch.topk(sub, n_q, dim=1, largest=False, sorted=False)[0].mean(1)
-        )
-        peak.append(torch.topk(sub, n_q, dim=1, largest=True, sorted=False)[0].mean(1))
-    valley = torch.stack(valley, 1).double()
-    peak = torch.stack(peak, 1).double()
-    if linear:
-        return (peak - valley).float()
-    return (_power_to_db_t(peak) - _power_to_db_t(valley)).float()
+        valley[:, k] = srt[..., :n_q].mean(-1)
+        peak[:, k] = srt[..., -n_q:].mean(-1)
+    out = peak - valley if linear else _db_np(peak) - _db_np(valley)
+    return torch.from_numpy(out.astype(np.float32)).to(S.device)
 
 
 def _check_contrast_params(fmin, n_bands, quantile):

@@ -14,8 +14,6 @@ messages that name the estimator, the value and the fix.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -361,7 +359,3 @@ def _chunk_slices(n, chunk):
     chunk = max(1, int(chunk))
     for start in range(0, n, chunk):
         yield slice(start, min(n, start + chunk))
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -279,6 +279,9 @@ class BaseDeepClassifier(NeuralNetClassifier):
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
+        # skorch bookkeeping, not a parameter (recomputed from the kwargs by
+        # __init__; passing it on breaks set_params checks)
+        params.pop("_params_to_validate", None)
         if "device" in params:
             params["device"] = self.__dict__.get("device", "auto")
         return params
@@ -702,7 +705,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
         y_pred : ndarray of shape (n_clips,)
             Labels.
         """
-        return self.classes_[self.predict_proba(X, lengths).argmax(axis=1)]
+        proba = self.predict_proba(X, lengths)
+        return self.classes_[proba.argmax(axis=1)]
 
 
 def _doc(cls, summary, module_name, example):

@@ -17,11 +17,15 @@ When ``lengths`` is given:
   forward or the backward direction of an LSTM/GRU;
 * attention pooling gives padded frames zero weight, mean pooling averages only
   valid frames and ``pooling="last"`` takes the last valid frame;
-* in the conv nets, the number of valid frames is divided by each time pooling
-  step (rounding up, as the ``ceil_mode`` pooling does) and the final pooling
-  over time ignores the padded columns. Convolution kernels near the end of a
-  clip still see padded frames (as they see zero padding at the borders), and
-  the input batch normalisation statistics include them during training.
+* in the conv layers, padded frames are set to zero at the input of every
+  convolution (the zero padding an unpadded clip sees at its border) and
+  before every max-pool, and the number of valid frames is divided by each
+  time pooling step (rounding up, as the ``ceil_mode`` pooling does); the final
+  pooling over time ignores the padded columns.
+
+In eval mode (predict) the output for a padded clip with its ``lengths`` then
+equals the output for the unpadded clip. During training, batch
+normalisation statistics still include the padded frames.
 
 Without ``lengths`` every frame counts as valid.
 """
@@ -73,6 +77,27 @@ def _time_mask(lengths, n_frames):
         return None
     steps = torch.arange(n_frames, device=lengths.device)
     return steps.unsqueeze(0) < lengths.clamp(min=1, max=n_frames).unsqueeze(1)
+
+
+def _run_conv(blocks, x, lengths, pool_size):
+    """Run conv blocks (conv, BN, ReLU, pool, dropout) over x (N, C, [F,] T).
+
+    With ``lengths``, padded frames are zeroed at the input of every
+    convolution and before every pooling: valid outputs then equal those of
+    the unpadded clip in eval mode (the convolutions zero-pad at the borders
+    and ReLU outputs are >= 0, so zeros never win a max-pool). Returns the
+    output and the pooled lengths.
+    """
+    if lengths is None:
+        return blocks(x), None
+    for block in blocks:
+        conv, norm, act, pool, drop = block
+        shape = (x.size(0),) + (1,) * (x.dim() - 2) + (x.size(-1),)
+        mask = _time_mask(lengths, x.size(-1)).view(shape).to(x.dtype)
+        x = act(norm(conv(x * mask))) * mask
+        x = drop(pool(x))
+        lengths = _pooled_lengths(lengths, pool_size, 1)
+    return x, lengths
 
 
 def _run_rnn(rnn, h, lengths):
@@ -265,10 +290,10 @@ class CRNN(_ConvNetMixin, nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        x = self.conv(self._image(self.input_norm(X)))  # (N, C, F', T')
-        n, c, f, t = x.shape
+        x = self._image(self.input_norm(X))
+        x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
+        n, c, f, t = x.shape  # (N, C, F', T')
         h = x.permute(0, 3, 1, 2).reshape(n, t, c * f)
-        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
         for lstm in self.lstms:
             h = _run_rnn(lstm, h, lengths)
         pooled = self.attention(h, _time_mask(lengths, t))
@@ -346,9 +371,9 @@ class CNN(_ConvNetMixin, nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        x = self.conv(self._image(self.input_norm(X)))  # (N, C, F', T')
+        x = self._image(self.input_norm(X))
+        x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
         x = x.mean(dim=2).transpose(1, 2)  # (N, T', C)
-        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
         pooled = _pool_time(x, _time_mask(lengths, x.size(1)), "mean")
         return self.head(pooled).float()
 
@@ -421,15 +446,17 @@ class CNNLSTM(nn.Module):
         self.input_norm = _InputNorm(n_coeffs, input_norm)
         blocks, in_ch = [], n_coeffs
         for out_ch in conv_channels:
-            blocks += [
-                nn.Conv1d(
-                    in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False
-                ),
-                nn.BatchNorm1d(out_ch),
-                nn.ReLU(inplace=True),
-                nn.MaxPool1d(self.pool_size, ceil_mode=True),
-                nn.Dropout(conv_dropout),
-            ]
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv1d(
+                        in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False
+                    ),
+                    nn.BatchNorm1d(out_ch),
+                    nn.ReLU(inplace=True),
+                    nn.MaxPool1d(self.pool_size, ceil_mode=True),
+                    nn.Dropout(conv_dropout),
+                )
+            )
             in_ch = out_ch
         self.conv = nn.Sequential(*blocks)
         n_dir = 2 if bidirectional else 1
@@ -457,8 +484,8 @@ class CNNLSTM(nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        h = self.conv(self.input_norm(X)).transpose(1, 2)  # (N, T', C)
-        lengths = _pooled_lengths(lengths, self.pool_size, self.n_pools)
+        h, lengths = _run_conv(self.conv, self.input_norm(X), lengths, self.pool_size)
+        h = h.transpose(1, 2)  # (N, T', C)
         for lstm in self.lstms:
             h = _run_rnn(lstm, h, lengths)
         pooled = _pool_time(

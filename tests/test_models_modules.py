@@ -1,0 +1,131 @@
+"""The torch modules behind the classifiers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sersk.models import CNN, CNNLSTM, CRNN, RNN, AttentionPooling
+
+SMALL = {
+    CRNN: dict(conv_channels=(4, 4), lstm_units=(6, 4), dense_units=(5,)),
+    CNN: dict(conv_channels=(4, 4, 4, 4), dense_units=(6, 5)),
+    CNNLSTM: dict(conv_channels=(4, 6), lstm_units=(5,), bidirectional=True),
+    RNN: dict(hidden_size=5, cell="gru"),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("cls", list(SMALL), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("shape", [(3, 16, 20), (2, 5, 3), (2, 1, 1)])
+def test_any_input_size(cls, shape):
+    module = cls(n_coeffs=shape[1], n_classes=4, **SMALL[cls]).eval()
+    out = module(torch.randn(*shape))
+    assert out.shape == (shape[0], 4) and out.dtype == torch.float32
+    lengths = torch.full((shape[0],), shape[2])
+    torch.testing.assert_close(module(torch.randn(*shape), lengths).shape, out.shape)
+
+
+def test_default_sizes_match_the_seed_architectures():
+    crnn = CRNN(n_coeffs=128, n_classes=8)
+    assert [m.hidden_size for m in crnn.lstms] == [128, 64]
+    assert all(m.bidirectional for m in crnn.lstms)
+    assert [b[0].out_channels for b in crnn.conv] == [32, 64, 128]
+    assert crnn.conv[0][4].p == 0.3
+    cnn = CNN(n_coeffs=128, n_classes=8)
+    assert [b[0].out_channels for b in cnn.conv] == [64, 128, 256, 512]
+    assert cnn.conv[0][0].kernel_size == (3, 3) and cnn.conv[0][4].p == 0.2
+    linears = [m for m in cnn.head if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [512, 256, 8]
+    rnn = RNN(n_coeffs=40, n_classes=8, cell="gru", bidirectional=False)
+    assert isinstance(rnn.rnn, torch.nn.GRU) and not rnn.rnn.bidirectional
+
+
+@pytest.mark.parametrize("pooling", ["attention", "mean", "last"])
+@pytest.mark.parametrize("cls", [RNN, CNNLSTM], ids=["RNN", "CNNLSTM"])
+def test_padding_is_ignored_with_lengths(cls, pooling):
+    torch.manual_seed(0)
+    kwargs = dict(SMALL[cls], pooling=pooling)
+    module = cls(n_coeffs=6, n_classes=3, **kwargs).eval()
+    X = torch.randn(4, 6, 12)
+    lengths = torch.tensor([12, 8, 5, 2])
+    padded = torch.cat([X, torch.full((4, 6, 7), 50.0)], dim=2)
+    with torch.no_grad():
+        ref = torch.stack(
+            [module(X[i : i + 1, :, : int(n)])[0] for i, n in enumerate(lengths)]
+        )
+        got = module(padded, lengths)
+        wrong = module(padded)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(wrong, ref, atol=1e-3)
+
+
+def test_crnn_attention_ignores_padding_columns():
+    torch.manual_seed(0)
+    module = CRNN(n_coeffs=8, n_classes=3, conv_channels=(4,), lstm_units=(5,)).eval()
+    X = torch.randn(2, 8, 16)
+    lengths = torch.tensor([16, 8])
+    padded = X.clone()
+    padded[1, :, 8:] = 40.0  # everything after the valid frames
+    with torch.no_grad():
+        a, b = module(X, lengths), module(padded, lengths)
+        c = module(padded)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a[1], c[1], atol=1e-4)
+
+
+def test_attention_pooling_weights():
+    pool = AttentionPooling(3, units=4)
+    h = torch.randn(2, 5, 3)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    out = pool(h, mask)
+    assert out.shape == (2, 3)
+    torch.testing.assert_close(pool(h[1:, :2]), out[1:])
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        (RNN, {"cell": "rnn"}, "cell must be 'lstm' or 'gru'"),
+        (RNN, {"pooling": "max"}, "pooling must be"),
+        (CRNN, {"lstm_units": (4, 0)}, "lstm_units must be >= 1"),
+        (CNN, {"conv_dropout": 1.0}, r"conv_dropout must be a float in \[0, 1\)"),
+        (CNNLSTM, {"kernel_size": 0}, "kernel_size must be an int >= 1"),
+    ],
+)
+def test_bad_module_arguments(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(n_coeffs=8, n_classes=2, **kwargs)
+
+
+def test_bf16_autocast_forward_backward():
+    module = CRNN(n_coeffs=8, n_classes=3, conv_channels=(4,), lstm_units=(5,))
+    module.channels_last = True
+    module = module.to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(torch.randn(4, 8, 10), torch.tensor([10, 9, 3, 1]))
+    assert out.dtype == torch.float32
+    out.sum().backward()
+    assert all(p.grad is not None for p in module.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("cls", [CRNN, CNN], ids=["CRNN", "CNN"])
+def test_conv_nets_padding_exact_in_eval(cls):
+    torch.manual_seed(0)
+    module = cls(n_coeffs=8, n_classes=3, **SMALL[cls]).eval()
+    X = torch.randn(3, 8, 13)
+    lengths = torch.tensor([13, 7, 4])
+    padded = torch.cat([X, torch.full((3, 8, 5), -30.0)], dim=2)
+    with torch.no_grad():
+        ref = torch.stack(
+            [module(X[i : i + 1, :, : int(n)])[0] for i, n in enumerate(lengths)]
+        )
+        got = module(padded, lengths)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)

@@ -1,0 +1,161 @@
+"""Pickle-free saving and loading of the deep classifiers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sersk.models import (
+    CNNClassifier,
+    CNNLSTMClassifier,
+    CRNNClassifier,
+    RNNClassifier,
+    SpeakerValidSplit,
+    load_model,
+    save_model,
+)
+
+TINY = {
+    CRNNClassifier: dict(module__conv_channels=(4,), module__lstm_units=(5,)),
+    CNNClassifier: dict(module__conv_channels=(4, 6), module__dense_units=(6,)),
+    CNNLSTMClassifier: dict(module__conv_channels=(6,), module__lstm_units=(5,)),
+    RNNClassifier: dict(
+        module__hidden_size=5, module__num_layers=1, module__cell="gru"
+    ),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(18, 8, 12)).astype(np.float32)
+    y = np.tile(np.array(["happy", "neutral", "sad"]), 6)
+    return X, y
+
+
+@pytest.mark.parametrize("cls", list(TINY), ids=lambda c: c.__name__)
+def test_round_trip(cls, data, tmp_path):
+    X, y = data
+    clf = cls(
+        max_epochs=2,
+        random_state=0,
+        class_weight="balanced",
+        train_split=SpeakerValidSplit(0.3, random_state=1),
+        lr=0.003,
+        **TINY[cls],
+    ).fit(X, y)
+    path = save_model(clf, tmp_path / "model.pt")
+    loaded = load_model(path)
+    assert type(loaded) is cls
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    assert loaded.lr == 0.003 and loaded.optimizer is torch.optim.AdamW
+    assert loaded.train_split.valid_size == 0.3
+    for key, value in TINY[cls].items():
+        assert tuple(np.atleast_1d(getattr(loaded, key))) == tuple(np.atleast_1d(value))
+    np.testing.assert_allclose(loaded.class_weight_, clf.class_weight_)
+    # the loaded model can be trained again
+    loaded.set_params(max_epochs=1).fit(X, y)
+
+
+def test_file_is_weights_only_and_json(data, tmp_path):
+    X, y = data
+    clf = RNNClassifier(max_epochs=1, random_state=0, **TINY[RNNClassifier]).fit(X, y)
+    path = save_model(clf, tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)  # no pickle code execution
+    config = json.loads(payload["config"])
+    assert config["estimator"] == "RNNClassifier"
+    assert config["classes"] == ["happy", "neutral", "sad"]
+    assert config["n_features_in"] == 8
+    assert config["params"]["module__cell"] == "gru"
+    assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
+
+
+def test_integer_labels_round_trip(data, tmp_path):
+    X, _ = data
+    y = np.arange(18) % 3
+    clf = RNNClassifier(max_epochs=1, random_state=0, **TINY[RNNClassifier]).fit(X, y)
+    loaded = load_model(save_model(clf, tmp_path / "m.pt"))
+    assert loaded.predict(X).dtype == clf.predict(X).dtype
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def _rewrite(path, params=None, **changes):
+    payload = torch.load(path, weights_only=True)
+    config = json.loads(payload["config"])
+    config.update(changes)
+    config["params"].update(params or {})
+    payload["config"] = json.dumps(config)
+    torch.save(payload, path)
+
+
+def test_refuses_incompatible_version(data, tmp_path):
+    X, y = data
+    clf = RNNClassifier(max_epochs=1, **TINY[RNNClassifier]).fit(X, y)
+    path = save_model(clf, tmp_path / "m.pt")
+    _rewrite(path, format_version=99, sersk_version="9.0")
+    with pytest.raises(ValueError, match=r"written by sersk 9.0 .*format version 99"):
+        load_model(path)
+
+
+def test_refuses_foreign_files(tmp_path, data):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a sersk model file"):
+        load_model(path)
+    bad = tmp_path / "text.pt"
+    bad.write_text("hello")
+    with pytest.raises(ValueError, match="not a sersk model file"):
+        load_model(bad)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+    X, y = data
+    clf = RNNClassifier(max_epochs=1, **TINY[RNNClassifier]).fit(X, y)
+    good = save_model(clf, tmp_path / "m.pt")
+    _rewrite(good, params={"optimizer": "os.system"})
+    with pytest.raises(ValueError, match="unknown optimizer 'os.system'"):
+        load_model(good)
+
+
+def test_save_errors(data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="expects a sersk deep classifier"):
+        save_model(LogisticRegression(), tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not fitted yet"):
+        save_model(RNNClassifier(), tmp_path / "x.pt")
+
+
+def test_unstorable_params_warn(data, tmp_path):
+    X, y = data
+    clf = RNNClassifier(
+        max_epochs=1, iterator_train__collate_fn=None, **TINY[RNNClassifier]
+    ).fit(X, y)
+    clf.set_params(train_split=lambda ds, y=None, groups=None: (ds, None))
+    with pytest.warns(
+        UserWarning, match=r"does not store the parameters \['train_split'\]"
+    ):
+        save_model(clf, tmp_path / "m.pt")
+
+
+@pytest.mark.gpu
+def test_gpu_model_loads_on_cpu(data, tmp_path):
+    X, y = data
+    clf = CRNNClassifier(max_epochs=1, device="cuda", **TINY[CRNNClassifier]).fit(X, y)
+    path = save_model(clf, tmp_path / "m.pt")
+    loaded = load_model(path, device="cpu")
+    assert not next(loaded.module_.parameters()).is_cuda
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-4)

@@ -9,8 +9,10 @@ here with numpy; 600 clips x 3 s at 16 kHz by default):
    per chunk, filter banks cached, torch), and the largest differences;
 2. log-mel 128 + MFCC-40 of the batch: per-clip librosa calls vs the torch
    batch (one STFT), and the largest dB difference;
-3. peak memory (in a fresh subprocess, ``ru_maxrss``) of waveforms -> log-mel
-   and of files -> log-mel streamed in chunks, against the output array size.
+3. peak memory (in a fresh subprocess: the peak RSS ``VmHWM``, reset through
+   ``/proc/self/clear_refs`` just before the call, minus the RSS then) of
+   waveforms -> log-mel, of files -> log-mel streamed in chunks, and of
+   ``AudioLoader -> MelSpectrogram`` (whole batch), against the output size.
 
 Ratios are measured in the same run; times are medians of ``--repeats`` runs.
 The machine may be shared: run it under ``nice`` and read ratios, not absolutes.
@@ -61,13 +63,16 @@ def make_clips(n_clips, seconds, seed=0):
     return X
 
 
-def timed(func, repeats):
-    """Median wall and CPU seconds of ``repeats`` calls (after one warm-up), and the result."""
-    out = func()
+def timed(func, X, repeats):
+    """Median wall and CPU seconds of ``repeats`` calls ``func(X)``, and the result.
+
+    One warm-up call on the first 8 clips first (imports, filter banks, FFT plans).
+    """
+    func(X[:8])
     walls, cpus = [], []
     for _ in range(repeats):
         w0, c0 = time.perf_counter(), time.process_time()
-        out = func()
+        out = func(X)
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
     return statistics.median(walls), statistics.median(cpus), out
@@ -114,8 +119,8 @@ def bench_classic(X, repeats, device, n_jobs):
     from sersk.features._engine import FEATURES, feature_sizes
 
     n = X.shape[0]
-    w_ref, c_ref, ref = timed(lambda: classic_librosa_loop(X), repeats)
-    w_eng, c_eng, got = timed(lambda: classic_engine(X, device), repeats)
+    w_ref, c_ref, ref = timed(classic_librosa_loop, X, repeats)
+    w_eng, c_eng, got = timed(lambda A: classic_engine(A, device), X, repeats)
     print(
         f"[classic six-feature vector] {n} clips x {X.shape[1] / SR:g} s, "
         f"{ref.shape[1]} values per clip, medians of {repeats}"
@@ -130,13 +135,15 @@ def bench_classic(X, repeats, device, n_jobs):
         f"(target >= 5)"
     )
     if n_jobs not in (None, 1):
-        w_par, _, got_par = timed(lambda: classic_engine(X, device, n_jobs), repeats)
+        w_par, _, got_par = timed(
+            lambda A: classic_engine(A, device, n_jobs), X, repeats
+        )
         print(
             f"  engine n_jobs={n_jobs:<2d}          : {1e3 * w_par / n:7.2f} ms/clip wall"
             f"   speed-up x{w_ref / w_par:.1f}; max |diff| vs n_jobs=None "
             f"{np.abs(got_par - got).max():.2e}"
         )
-    w_fix, _, _ = timed(lambda: classic_engine(X, device, tuning=0.0), repeats)
+    w_fix, _, _ = timed(lambda A: classic_engine(A, device, tuning=0.0), X, repeats)
     print(
         f"  engine, tuning=0.0 fixed : {1e3 * w_fix / n:7.2f} ms/clip wall"
         f"   speed-up x{w_ref / w_fix:.1f} (skips per-clip tuning; not librosa's default)"
@@ -182,10 +189,12 @@ def bench_logmel(X, repeats, device):
     n = X.shape[0]
     audio_s = n * X.shape[1] / SR
     w_ref, c_ref, (mel_ref, mfcc_ref) = timed(
-        lambda: logmel_mfcc_librosa(X, False), repeats
+        lambda A: logmel_mfcc_librosa(A, False), X, repeats
     )
-    w_sh, _, _ = timed(lambda: logmel_mfcc_librosa(X, True), repeats)
-    w_t, c_t, (mel_t, mfcc_t) = timed(lambda: logmel_mfcc_torch(X, device), repeats)
+    w_sh, _, _ = timed(lambda A: logmel_mfcc_librosa(A, True), X, repeats)
+    w_t, c_t, (mel_t, mfcc_t) = timed(
+        lambda A: logmel_mfcc_torch(A, device), X, repeats
+    )
     print(
         f"[log-mel 128 + MFCC-40] {n} clips, n_fft 2048, hop 512, medians of {repeats}"
     )
@@ -215,23 +224,31 @@ sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench_dir!r})
 mode, n, device = {mode!r}, {n}, {device!r}
 from sersk.features import _engine, _torch_backend as tb
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
 def rss_now():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+    return _status("VmRSS")
+def reset_peak():
+    # Linux: writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return _status("VmHWM")
 # warm up torch, the allocator and the filter banks on a tiny batch
 tb.melspectrogram(np.zeros((2, 48000), np.float32), 16000, to_db=True, device=device)
 if mode == "waveforms":
     from bench_feature_engine import make_clips
     X = np.concatenate([make_clips(50, 3.0, seed=s) for s in range(n // 50)])
-    before = max(rss_now(), peak())
+    reset_peak(); before = rss_now()
     out = tb.melspectrogram(X, 16000, to_db=True, device=device)
     input_bytes = X.nbytes
 elif mode == "files":
     from pathlib import Path
     paths = sorted(Path({ravdess!r}).glob("Actor_*/*.wav"))[:n]
-    before = max(rss_now(), peak())
+    reset_peak(); before = rss_now()
     out = _engine.extract_from_files(paths, 16000, duration=3.0, features=("mel",),
                                      device=device, chunk_size=32)["mel"]
     input_bytes = 0
@@ -239,7 +256,7 @@ elif mode == "audioloader":
     from pathlib import Path
     from sersk.features import AudioLoader, MelSpectrogram
     paths = [str(p) for p in sorted(Path({ravdess!r}).glob("Actor_*/*.wav"))[:n]]
-    before = max(rss_now(), peak())
+    reset_peak(); before = rss_now()
     X = AudioLoader(sr=16000, duration=3.0).fit_transform(paths)
     out = MelSpectrogram(sr=16000).fit_transform(X)
     input_bytes = X.nbytes

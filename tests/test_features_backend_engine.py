@@ -214,3 +214,35 @@ def test_bad_engine_arguments(kwargs, error, match):
 def test_bad_sampling_rate():
     with pytest.raises(ValueError, match="sr must be a positive number; got 0"):
         eng.compute_features(np.zeros((1, 4000), np.float32), 0)
+
+
+def test_engine_reproduces_the_classic_feature_preset():
+    """The engine is a drop-in for make_classic_features (same columns, same values)."""
+    from sersk.features import make_classic_features
+
+    X = _noisy_tones(3, 8000, seed=7)
+    order = ("zcr", "rms", "mfcc", "chroma", "mel", "contrast")
+    stats = ("mean", "std", "skew")
+    union = make_classic_features(n_mfcc=13, n_mels=40, stats=stats)
+    ref = union.fit_transform(X)
+    # Chroma's default is tuning=0.0 (librosa's chroma_stft estimates it)
+    F = eng.compute_features(
+        X,
+        SR,
+        features=order,
+        stats=stats,
+        n_mfcc=13,
+        n_mels=40,
+        tuning=0.0,
+        device="cpu",
+    )
+    got = np.concatenate([F[f] for f in order], axis=1)
+    assert got.shape == ref.shape
+    start = 0
+    for f, width in eng.feature_sizes(order, n_mfcc=13, n_mels=40).items():
+        cols = slice(start, start + width * len(stats))
+        # skewness of near-constant rows amplifies float32 rounding: looser there
+        np.testing.assert_allclose(
+            got[:, cols], ref[:, cols], atol=TOL[f] + 2e-3, err_msg=f
+        )
+        start += width * len(stats)

@@ -23,17 +23,19 @@ preset (``make_classic_features``) can call :func:`compute_features` with
 
 When to use what
 ----------------
-- ``n_jobs=None`` (default): one process; torch's intra-op threads already
-  use every core for the STFT and the matrix products. Best for the torch
-  work itself and for small batches (no process start-up).
+- ``n_jobs=None`` (default): one process. The STFT, where most of the time
+  goes, already runs on ``torch.get_num_threads()`` FFT threads (all cores by
+  default); the rest is vectorised over each chunk. Best for batches up to a
+  few thousand clips, and always on CUDA.
 - ``n_jobs=k > 1``: the clips are split into ``k`` blocks computed in joblib
   (loky) worker processes, each limited to one BLAS/OpenMP thread
-  (threadpoolctl) and one torch thread, so ``k`` workers never oversubscribe
-  the cores. Worth it for large corpora when the per-clip numpy work
-  dominates (chroma with ``tuning=None``: ``piptrack`` is single-threaded
-  numpy) and on machines with many cores; the first call pays the worker
-  start-up (about a second each, importing torch).
-- On CUDA keep ``n_jobs=None``: one process feeds the GPU in chunks.
+  (threadpoolctl), one torch thread and one FFT thread, so ``k`` workers
+  never oversubscribe the cores. Worth it on machines with many idle cores
+  and large corpora, where the single-threaded numpy parts (chroma tuning,
+  contrast sorting, pooling) start to dominate; the first call pays the
+  worker start-up (one to several seconds each: importing torch). On a
+  2-core machine it did not pay off (see the benchmark).
+- ``device="cuda"`` ignores ``n_jobs``: one process feeds the GPU in chunks.
 
 Memory stays bounded: clips are processed ``chunk_size`` at a time and each
 chunk is written into the preallocated float32 outputs; with ``stats`` the
@@ -177,9 +179,12 @@ def _pool_t(F, stats):
         else:
             if Fd is None:
                 Fd = F.double()
-                c = Fd - Fd.mean(-1, keepdim=True)
+                mu = Fd.mean(-1, keepdim=True)
+                c = Fd - mu
                 m2 = c.square().mean(-1)
-                ok = m2 > 1e-12 * torch.clamp(Fd.square().mean(-1), min=1e-30)
+                # constant up to float32 rounding (same rule as TimePooling)
+                res = float(np.finfo(np.float32).resolution)
+                ok = m2 > (res * mu[..., 0].abs()).square()
                 m2s = torch.where(ok, m2, torch.ones_like(m2))
             if s == "skew":
                 v = c.pow(3).mean(-1) / m2s.pow(1.5)
@@ -348,7 +353,7 @@ def compute_features(
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to compute (``"auto"``: CUDA when available).
     chunk_size : int or None, default=None
-        Clips per chunk; ``None`` keeps each chunk's complex STFT near 32 MiB.
+        Clips per chunk; ``None`` keeps each chunk's complex STFT near 8 MiB.
     n_jobs : int or None, default=None
         Worker processes (joblib); see the module notes on when this helps.
     **params
@@ -527,7 +532,6 @@ def extract_from_files(
             features=features,
             stats=stats,
             device=device,
-            chunk_size=chunk_size,
             **params,
         )
         if res is None:

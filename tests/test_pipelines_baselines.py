@@ -86,6 +86,19 @@ def test_svm_pipeline_with_probabilities_from_waveforms():
     np.testing.assert_array_equal(pipe.classes_[proba.argmax(axis=1)], pipe.predict(X))
 
 
+def test_mfcc_deltas_and_statistics_widen_the_features():
+    X, y, _ = _tones(n_per_class=2)
+    base = make_svm_pipeline(from_waveforms=True, **FAST)[:-2]
+    rich = make_svm_pipeline(
+        from_waveforms=True, mfcc_deltas=2, stats=("mean", "std", "max"), **FAST
+    )[:-2]
+    n_base = (2 + 13 + 12 + 40 + 7) * 2
+    assert base.fit_transform(X).shape == (4, n_base)
+    assert rich.fit_transform(X).shape == (4, (2 + 3 * 13 + 12 + 40 + 7) * 3)
+    forest = make_random_forest_pipeline(mfcc_deltas=1)
+    assert forest.get_params()["features__mfcc__mfcc__deltas"] == 1
+
+
 def test_random_forest_pipeline_is_reproducible():
     X, y, _ = _tones()
     pipe = make_random_forest_pipeline(

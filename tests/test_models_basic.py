@@ -552,11 +552,27 @@ def test_bf16_precision_trains_with_channels_last(cls, data):
     assert not fp32.module_.channels_last
 
 
-def test_flush_denormal_is_restored(data):
+def test_flush_denormal_during_cpu_training_only(data):
+    from skorch.callbacks import Callback
+
     X, y, _ = data
-    tiny(max_epochs=1).fit(X, y)
+    seen = []
+
+    class Probe(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            seen.append(torch.tensor([1e-40], dtype=torch.float32).item())
+
+    tiny(max_epochs=1, callbacks=[("probe", Probe())]).fit(X, y)
+    assert seen == [0.0]  # denormals flushed while training
     tiny_value = torch.tensor([1e-40], dtype=torch.float32)
     assert tiny_value.item() != 0.0  # denormals back to normal after fit
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_cuda_requested_without_cuda_raises(data):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="device='cuda' but CUDA is not available"):
+        tiny(device="cuda").fit(X, y)
 
 
 def test_import_models_does_not_import_torch():

@@ -487,6 +487,12 @@ class BaseDeepClassifier(NeuralNetClassifier):
     @contextlib.contextmanager
     def _fit_environment(self, groups):
         device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"{type(self).__name__} was given device={self.device!r} but CUDA is "
+                "not available on this machine; use device='auto' (CUDA when "
+                "available, else CPU) or device='cpu'."
+            )
         seed = self._seed()
         devices = []
         if device.type == "cuda" and torch.cuda.is_available():

@@ -126,6 +126,13 @@ def test_n_jobs_gives_the_same_result():
     b = eng.compute_features(X, SR, n_jobs=None, stats=("mean", "std"), **kw)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+    clips = np.empty(3, dtype=object)
+    clips[:] = [X[0, :5000], X[1], X[2, :4000]]
+    c = eng.compute_features(clips, SR, n_jobs=2, **kw)
+    d = eng.compute_features(clips, SR, **kw)
+    for name in c:
+        for i in range(3):
+            np.testing.assert_allclose(c[name][i], d[name][i], atol=1e-5)
 
 
 def test_worker_block_limits_and_restores_blas_threads():

@@ -435,10 +435,48 @@ def _compute_parallel(X, sr, features, stats, device, chunk_size, n_jobs, p):
     return {f: np.concatenate([part[f] for part in parts]) for f in features}
 
 
+def _compute_groups(groups, sr, features, stats, device, chunk_size, p, limit_threads):
+    """Compute several equal-length blocks (one per clip length)."""
+    return [
+        _compute_block(block, sr, features, stats, device, chunk_size, p, limit_threads)
+        for block in groups
+    ]
+
+
 def _compute_variable(clips, sr, features, stats, device, chunk_size, n_jobs, p):
-    for i, c in enumerate(clips):
-        _tb._check_waveforms(c, name=f"X[{i}]")
+    """Variable-length clips: one batch per distinct length (same values as per clip)."""
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    clips = [_tb._check_waveforms(c, name=f"X[{i}]")[0] for i, c in enumerate(clips)]
     lengths = np.array([c.shape[0] for c in clips])
+    index = [np.flatnonzero(lengths == n) for n in np.unique(lengths)]
+    groups = [np.stack([clips[i] for i in idx]) for idx in index]
+    n_workers = 1 if n_jobs is None else effective_n_jobs(n_jobs)
+    n_workers = min(n_workers, len(groups))
+    if n_workers <= 1 or device.startswith("cuda"):
+        parts = _compute_groups(
+            groups, sr, features, stats, device, chunk_size, p, False
+        )
+    else:
+        # whole length groups per worker, round-robin
+        shares = [list(range(w, len(groups), n_workers)) for w in range(n_workers)]
+        done = Parallel(n_jobs=n_workers)(
+            delayed(_compute_groups)(
+                [groups[g] for g in share],
+                sr,
+                features,
+                stats,
+                device,
+                chunk_size,
+                p,
+                True,
+            )
+            for share in shares
+        )
+        parts = [None] * len(groups)
+        for share, results in zip(shares, done, strict=True):
+            for g, r in zip(share, results, strict=True):
+                parts[g] = r
     if stats:
         sizes = feature_sizes(features, **p)
         res = {
@@ -447,12 +485,7 @@ def _compute_variable(clips, sr, features, stats, device, chunk_size, n_jobs, p)
         }
     else:
         res = {f: np.empty(len(clips), dtype=object) for f in features}
-    for n in np.unique(lengths):
-        idx = np.flatnonzero(lengths == n)
-        block = np.stack([clips[i] for i in idx]).astype(np.float32, copy=False)
-        part = _compute_parallel(
-            block, sr, features, stats, device, chunk_size, n_jobs, p
-        )
+    for idx, part in zip(index, parts, strict=True):
         for f in features:
             if stats:
                 res[f][idx] = part[f]

@@ -259,7 +259,9 @@ def run_row(model, protocol, label_set, X, y, actors, args, variant="classic"):
     est = make_estimator(
         model, args, Xs.shape[1] if Xs.ndim == 2 else 0, np.unique(gs).size
     )
-    fit_params = {"groups": gs} if model == "svm_tuned" else None
+    # inner speaker-independent splits: the grid search's folds, and the deep
+    # models' early-stopping validation part (whole training speakers)
+    fit_params = {"groups": gs} if model in ("svm_tuned", "cnn", "crnn") else None
     res, wall = cross_validate_row(est, Xs, ys, gs, cv, fit_params, args.cache)
     row = {
         "model": model,

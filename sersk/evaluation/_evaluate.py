@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -453,12 +453,6 @@ def evaluate(
                 stacklevel=2,
             )
     fit_params = {} if fit_params is None else dict(fit_params)
-    if not is_classifier(estimator) and verbose:
-        warnings.warn(
-            f"{type(estimator).__name__} does not declare itself a classifier.",
-            UserWarning,
-            stacklevel=2,
-        )
     outputs = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(_fit_and_score)(clone(estimator), X, y, train, test, labels, fit_params)
         for train, test in splits

@@ -1,19 +1,46 @@
 """Spectral frame-level features: log-mel, MFCC, chroma, spectral contrast.
 
-Every transformer computes a whole batch of clips at once (librosa's functions
-accept leading batch axes), in chunks of clips so that memory stays bounded.
-All of them go through :func:`_power_stft`, the single place where a batch's
-STFT is computed: a later backend (one shared STFT for several features, the
-torch functions of :mod:`sersk.features._torch_backend`) plugs in there.
+Every transformer computes a whole batch of clips at once, in chunks of clips
+so that memory stays bounded, with one of two backends:
+
+- ``backend="librosa"``: :func:`_power_stft` (``librosa.stft`` on a chunk of
+  clips, librosa's leading batch axes) followed by numpy products with cached
+  filter banks;
+- ``backend="torch"``: the batched functions of
+  :mod:`sersk.features._torch_backend` (float32, chunks of about 8 MiB of
+  complex STFT, CPU or CUDA), which reproduce the per-clip librosa values
+  within the tolerances listed there;
+- ``backend="auto"`` (default): torch where it is both equal within those
+  tolerances and faster (measured on a 2-core CPU, 200 clips x 3 s:
+  log-mel 5.7x, MFCC 9.4x, chroma 18x, RMS 1.9x); librosa for
+  :class:`SpectralContrast` (only 1.5x faster, and on noiseless synthetic
+  tones its valleys are FFT rounding noise, where the two FFTs differ by
+  several dB) and for :class:`~sersk.features.ZeroCrossingRate` (same speed,
+  exact either way); librosa whenever torch is not installed.
+
+Torch is imported only when a transformer computes with it, so importing
+:mod:`sersk.features` stays torch-free. ``device="auto"`` picks CUDA when
+available; ``device="cuda"`` without CUDA raises a clear error at ``fit`` /
+``transform``.
+
+``n_jobs`` splits a batch into ``n_jobs`` blocks computed in joblib worker
+processes, each limited to one BLAS/OpenMP (threadpoolctl) and one torch
+thread, so workers never oversubscribe the cores. See the Notes of
+:class:`MelSpectrogram` for when it helps.
 
 librosa applies ``power_to_db``'s reference and ``top_db`` floor to the whole
 array it is given, so a batched call would mix clips; :func:`_power_to_db`
-applies them **per clip**, so each clip equals the per-clip librosa call.
+(and the torch backend) apply them **per clip**, so each clip equals the
+per-clip librosa call.
+
+Several features of the same clips: :class:`~sersk.features.ClassicFeatures`
+computes them from one shared STFT (see :mod:`sersk.features._presets`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import warnings
 
 import numpy as np
@@ -130,16 +157,125 @@ def _power_to_db(S, *, ref=1.0, amin=1e-10, top_db=80.0):
     return log_spec
 
 
+def _torch_installed():
+    return importlib.util.find_spec("torch") is not None
+
+
+def _resolve_device(device, estimator_name):
+    """Torch device name for ``device`` ("auto", "cpu", "cuda"), with a clear error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"The 'device' parameter of {estimator_name} is 'cuda', but no CUDA GPU "
+            "is available (torch.cuda.is_available() is False: no GPU, or a CPU-only "
+            "torch build). Use device='auto' (CUDA when available, else CPU) or "
+            "device='cpu'."
+        )
+    return device
+
+
+def _compute_in_worker(estimator, X, backend, device):
+    """One block of clips in a joblib worker: one BLAS and one torch thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        if backend != "torch":
+            return estimator._compute_block(X, backend, device)
+        import torch
+
+        n_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return estimator._compute_block(X, backend, device)
+        finally:
+            torch.set_num_threads(n_threads)
+
+
+#: Constraints of the ``backend``, ``device`` and ``n_jobs`` parameters.
+_BACKEND_CONSTRAINTS = {
+    "backend": [StrOptions({"auto", "librosa", "torch"})],
+    "device": [StrOptions({"auto", "cpu", "cuda"})],
+    "n_jobs": [Integral, None],
+}
+
+
 class _FrameFeature(_StatelessTransformer):
     """Base class: waveforms ``(n_clips, n_samples)`` -> float32 frames.
 
-    Subclasses define ``_n_coeffs()``, ``_coef_names()`` and ``_compute(X)``
-    (one fixed-length chunk), and may override ``_frames_for(n_samples)`` and
-    ``_clip_bytes(n_samples)`` (memory per clip, used to size the chunks).
+    Subclasses define ``_n_coeffs()``, ``_coef_names()``, ``_compute(X)``
+    (librosa backend, one fixed-length chunk) and ``_compute_torch(X, device)``
+    (torch backend, a whole fixed-length block; the backend chunks it), and
+    may override ``_frames_for(n_samples)`` and ``_clip_bytes(n_samples)``
+    (memory per clip, used to size the chunks).
     """
+
+    #: Backend chosen by ``backend="auto"`` on CPU (measured, see module notes).
+    _auto_backend = "torch"
 
     def _check_input(self, X):
         return check_waveforms(X, estimator_name=type(self).__name__)
+
+    def _check_params(self):
+        self._resolve_backend()
+
+    def _resolve_backend(self):
+        """Return ``(backend, device)`` actually used: ("librosa", None) or ("torch", dev)."""
+        name = type(self).__name__
+        backend = getattr(self, "backend", "librosa")
+        device = getattr(self, "device", "auto")
+        if backend == "librosa":
+            if device == "cuda":
+                raise ValueError(
+                    f"{name}(backend='librosa') computes on the CPU only, but "
+                    "device='cuda' was given. Use backend='torch' (or 'auto') to "
+                    "compute on the GPU, or device='auto'/'cpu'."
+                )
+            return "librosa", None
+        if backend == "auto":
+            if not _torch_installed():
+                if device == "cuda":
+                    raise ValueError(
+                        f"{name}: device='cuda' needs torch, which is not installed. "
+                        "Install torch with CUDA support or use device='auto'."
+                    )
+                return "librosa", None
+            device = _resolve_device(device, name)
+            if device == "cpu" and self._auto_backend != "torch":
+                return "librosa", None
+            return "torch", device
+        if not _torch_installed():
+            raise ImportError(
+                f"{name}(backend='torch') needs torch, which is not installed. "
+                "Install it (pip install torch) or use backend='librosa'."
+            )
+        return "torch", _resolve_device(device, name)
+
+    def _compute_fixed(self, X):
+        backend, device = self._resolve_backend()
+        n_jobs = getattr(self, "n_jobs", None)
+        n_workers = 1
+        if n_jobs is not None and device != "cuda":
+            from joblib import effective_n_jobs
+
+            n_workers = min(effective_n_jobs(n_jobs), X.shape[0])
+        if n_workers <= 1:
+            return self._compute_block(X, backend, device)
+        from joblib import Parallel, delayed
+
+        blocks = np.array_split(np.arange(X.shape[0]), n_workers)
+        parts = Parallel(n_jobs=n_workers)(
+            delayed(_compute_in_worker)(self, X[b], backend, device) for b in blocks
+        )
+        return np.concatenate(parts)
+
+    def _compute_block(self, X, backend, device):
+        if backend == "torch":
+            out = self._compute_torch(X, device)
+            return np.ascontiguousarray(out, dtype=np.float32)
+        return self._compute_librosa(X)
 
     def _clip_bytes(self, n_samples):
         return (self.n_fft // 2 + 1) * self._frames_for(n_samples) * 8
@@ -147,7 +283,7 @@ class _FrameFeature(_StatelessTransformer):
     def _frames_for(self, n_samples):
         return _n_frames(n_samples, self.n_fft, self.hop_length)
 
-    def _compute_fixed(self, X):
+    def _compute_librosa(self, X):
         n_clips, n_samples = X.shape
         out = np.empty(
             (n_clips, self._n_coeffs(), self._frames_for(n_samples)),
@@ -201,6 +337,7 @@ _STFT_CONSTRAINTS = {
     "sr": [Interval(Integral, 1, None, closed="left")],
     "n_fft": [Interval(Integral, 1, None, closed="left")],
     "hop_length": [Interval(Integral, 1, None, closed="left")],
+    **_BACKEND_CONSTRAINTS,
 }
 
 
@@ -238,6 +375,18 @@ class MelSpectrogram(_FrameFeature):
         (librosa's ``ref=np.max`` on that clip).
     top_db : float or None, default=80.0
         Floor at ``top_db`` below each clip's maximum; ``None`` keeps all.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute. ``"torch"``: batched torch functions (CPU or CUDA);
+        ``"librosa"``: librosa's STFT and numpy. ``"auto"`` uses torch when it
+        is installed (equal within the tolerances below and faster), else
+        librosa.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available. ``"cuda"`` without a GPU raises a ``ValueError``. The
+        output is a float32 NumPy array either way.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        BLAS and one torch thread. ``None`` computes in this process.
 
     See Also
     --------
@@ -253,6 +402,24 @@ class MelSpectrogram(_FrameFeature):
     divide int16 PCM by 32768 first. Input may also be a 1-D object array of
     waveforms of different lengths (``AudioLoader(duration=None)``); the
     output is then an object array of ``(n_mels, n_frames_i)`` arrays.
+
+    **Backends.** Both backends reproduce, clip by clip, the librosa call
+    (centred frames, zero padding, periodic Hann window, per-clip dB).
+    The torch backend agrees with the librosa backend within 1e-4 of each
+    clip's maximum for the power mel spectrogram and 2e-3 dB for the log-mel
+    (measured on RAVDESS: below 1e-3 dB), and on a 2-core CPU it was 5.7x
+    faster for 200 clips of 3 s (torch 0.88 s, librosa 5.1 s), hence
+    ``backend="auto"`` picks torch (on CUDA when available). Choose
+    ``backend="librosa"`` for bit-for-bit librosa STFTs or without torch.
+
+    **Parallelism.** With ``n_jobs=None`` (default) one process computes the
+    batch; its FFT already uses all cores, so this is the best choice on
+    small machines, for batches up to a few thousand clips, and always on
+    CUDA (where ``n_jobs`` is ignored). ``n_jobs=k`` splits the clips into
+    ``k`` blocks computed in joblib worker processes, each limited to one
+    thread (threadpoolctl), so they do not oversubscribe the cores: useful on
+    many-core machines for large corpora and for the per-clip parts (chroma
+    tuning estimation, librosa backend); each worker pays its start-up once.
 
     Examples
     --------
@@ -289,6 +456,9 @@ class MelSpectrogram(_FrameFeature):
         to_db=True,
         ref=1.0,
         top_db=80.0,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -300,6 +470,9 @@ class MelSpectrogram(_FrameFeature):
         self.to_db = to_db
         self.ref = ref
         self.top_db = top_db
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
     def _check_params(self):
         self._check_nyquist("fmin", self.fmin)
@@ -310,6 +483,7 @@ class MelSpectrogram(_FrameFeature):
                 f"MelSpectrogram needs fmin < fmax; got fmin={self.fmin} and "
                 f"fmax={fmax} Hz. Lower fmin or raise fmax."
             )
+        super()._check_params()
 
     def _n_coeffs(self):
         return self.n_mels
@@ -334,6 +508,30 @@ class MelSpectrogram(_FrameFeature):
         if self.power == 2.0:
             return _power_to_db(M, ref=self.ref, top_db=self.top_db)
         # amplitude_to_db and friends: convert to the power domain first
+        p = 2.0 / self.power
+        ref = self.ref if isinstance(self.ref, str) else float(self.ref) ** p
+        return _power_to_db(M**p, ref=ref, top_db=self.top_db)
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        db_in_torch = self.to_db and self.power == 2.0
+        M = tb.melspectrogram(
+            X,
+            int(self.sr),
+            n_fft=int(self.n_fft),
+            hop_length=int(self.hop_length),
+            n_mels=int(self.n_mels),
+            fmin=float(self.fmin),
+            fmax=None if self.fmax is None else float(self.fmax),
+            power=float(self.power),
+            to_db=db_in_torch,
+            ref=self.ref if isinstance(self.ref, str) else float(self.ref),
+            top_db=None if self.top_db is None else float(self.top_db),
+            device=device,
+        )
+        if not self.to_db or db_in_torch:
+            return M
         p = 2.0 / self.power
         ref = self.ref if isinstance(self.ref, str) else float(self.ref) ** p
         return _power_to_db(M**p, ref=ref, top_db=self.top_db)
@@ -370,6 +568,18 @@ class MFCC(_FrameFeature):
         Floor of the log-mel spectrogram, ``top_db`` below each clip's maximum.
     lifter : float, default=0.0
         Cepstral liftering coefficient (0 disables it), as in librosa.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute. ``"torch"``: batched torch functions (CPU or CUDA);
+        ``"librosa"``: librosa's STFT and numpy. ``"auto"`` uses torch when it
+        is installed (equal within the tolerances below and faster), else
+        librosa.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available. ``"cuda"`` without a GPU raises a ``ValueError``. The
+        output is a float32 NumPy array either way.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        BLAS and one torch thread. ``None`` computes in this process.
 
     See Also
     --------
@@ -382,6 +592,11 @@ class MFCC(_FrameFeature):
     Deltas need at least 9 frames for librosa's width; shorter clips use the
     largest odd width that fits (at least 3), and clips of 1 or 2 frames get
     zero deltas (no change can be measured).
+
+    Backends (see :class:`MelSpectrogram`): the torch backend agrees with the
+    librosa backend within 2e-3 (absolute, MFCC units; measured on RAVDESS
+    below 1.5e-3) and was 9.4x faster on a 2-core CPU (200 clips x 3 s), so
+    ``backend="auto"`` uses it. Deltas are computed with librosa in both.
 
     Examples
     --------
@@ -417,6 +632,9 @@ class MFCC(_FrameFeature):
         fmax=None,
         top_db=80.0,
         lifter=0.0,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
     ):
         self.sr = sr
         self.n_mfcc = n_mfcc
@@ -428,6 +646,9 @@ class MFCC(_FrameFeature):
         self.fmax = fmax
         self.top_db = top_db
         self.lifter = lifter
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
     def _check_params(self):
         if self.n_mfcc > self.n_mels:
@@ -442,6 +663,7 @@ class MFCC(_FrameFeature):
             raise ValueError(
                 f"MFCC needs fmin < fmax; got fmin={self.fmin} and fmax={fmax} Hz."
             )
+        super()._check_params()
 
     def _n_coeffs(self):
         return self.n_mfcc * (1 + self.deltas)
@@ -468,6 +690,27 @@ class MFCC(_FrameFeature):
         if self.lifter > 0:
             li = np.sin(np.pi * np.arange(1, 1 + self.n_mfcc) / self.lifter)
             M *= (1 + (self.lifter / 2) * li[:, np.newaxis]).astype(np.float32)
+        return self._add_deltas(M)
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        M = tb.mfcc(
+            X,
+            int(self.sr),
+            n_mfcc=int(self.n_mfcc),
+            n_fft=int(self.n_fft),
+            hop_length=int(self.hop_length),
+            n_mels=int(self.n_mels),
+            fmin=float(self.fmin),
+            fmax=None if self.fmax is None else float(self.fmax),
+            lifter=float(self.lifter),
+            top_db=None if self.top_db is None else float(self.top_db),
+            device=device,
+        )
+        return self._add_deltas(M)
+
+    def _add_deltas(self, M):
         if self.deltas == 0:
             return M
         parts = [M]
@@ -513,6 +756,18 @@ class Chroma(_FrameFeature):
     norm : float or None, default=np.inf
         Norm of each frame's chroma vector (``librosa.util.normalize``);
         ``None`` leaves the frames unnormalised.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute. ``"torch"``: batched torch functions (CPU or CUDA);
+        ``"librosa"``: librosa's STFT and numpy. ``"auto"`` uses torch when it
+        is installed (equal within the tolerances below and faster), else
+        librosa.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available. ``"cuda"`` without a GPU raises a ``ValueError``. The
+        output is a float32 NumPy array either way.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        BLAS and one torch thread. ``None`` computes in this process.
 
     See Also
     --------
@@ -522,6 +777,12 @@ class Chroma(_FrameFeature):
     -----
     Equals ``librosa.feature.chroma_stft(y=clip, sr=sr, tuning=tuning, ...)``
     for each clip. Silent frames stay at (near) zero instead of NaN.
+
+    Backends (see :class:`MelSpectrogram`): the torch backend agrees with the
+    librosa backend within 1e-4 (the tuning estimated with ``tuning=None`` is
+    the same) and was 18x faster on a 2-core CPU (200 clips x 3 s; 7x with
+    ``tuning=None``), so ``backend="auto"`` uses it. ``n_jobs`` parallelises
+    the per-clip tuning estimation of ``tuning=None`` on many-core machines.
 
     Examples
     --------
@@ -553,6 +814,9 @@ class Chroma(_FrameFeature):
         n_chroma=12,
         tuning=0.0,
         norm=np.inf,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -560,6 +824,9 @@ class Chroma(_FrameFeature):
         self.n_chroma = n_chroma
         self.tuning = tuning
         self.norm = norm
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
     def _n_coeffs(self):
         return self.n_chroma
@@ -589,6 +856,20 @@ class Chroma(_FrameFeature):
         if self.norm is None:
             return raw
         return librosa.util.normalize(raw, norm=self.norm, axis=-2)
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        return tb.chroma_stft(
+            X,
+            int(self.sr),
+            n_fft=int(self.n_fft),
+            hop_length=int(self.hop_length),
+            n_chroma=int(self.n_chroma),
+            tuning=None if self.tuning is None else float(self.tuning),
+            norm=self.norm,
+            device=device,
+        )
 
 
 @functools.lru_cache(maxsize=32)
@@ -641,6 +922,18 @@ class SpectralContrast(_FrameFeature):
     linear : bool, default=False
         Return ``peak - valley`` on the linear scale instead of the dB
         difference.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute. ``"torch"``: batched torch functions (CPU or CUDA);
+        ``"librosa"``: librosa's STFT and numpy. ``"auto"`` uses torch when it
+        is installed (equal within the tolerances below and faster), else
+        librosa.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available. ``"cuda"`` without a GPU raises a ``ValueError``. The
+        output is a float32 NumPy array either way.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        BLAS and one torch thread. ``None`` computes in this process.
 
     See Also
     --------
@@ -650,6 +943,15 @@ class SpectralContrast(_FrameFeature):
     -----
     Equals the per-clip librosa call; its dB conversion (``top_db=80``) is
     applied per clip rather than over the whole batch.
+
+    Backends (see :class:`MelSpectrogram`): on real speech and noisy signals
+    the torch backend agrees with the librosa backend within 5e-2 dB
+    (measured on RAVDESS: below 3e-2 dB; ``linear=True``: 1e-4 relative),
+    but the valleys are the smallest magnitudes of each band, and for
+    noiseless synthetic tones they are float32 FFT rounding noise, where the
+    two FFT implementations differ by up to several dB. It was only 1.5x
+    faster on a 2-core CPU, so ``backend="auto"`` uses librosa on the CPU
+    (torch on CUDA).
 
     Examples
     --------
@@ -679,6 +981,9 @@ class SpectralContrast(_FrameFeature):
         n_bands=6,
         quantile=0.02,
         linear=False,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
     ):
         self.sr = sr
         self.n_fft = n_fft
@@ -687,6 +992,9 @@ class SpectralContrast(_FrameFeature):
         self.n_bands = n_bands
         self.quantile = quantile
         self.linear = linear
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
     def _check_params(self):
         top = self.fmin * 2.0 ** (self.n_bands - 1)
@@ -710,6 +1018,10 @@ class SpectralContrast(_FrameFeature):
                 f"{self.n_bands} octave bands above fmin={self.fmin} Hz at sr={self.sr}; "
                 "raise n_fft or fmin, or lower n_bands."
             )
+        super()._check_params()
+
+    #: only 1.5x faster with torch on CPU, and not equal on noiseless tones
+    _auto_backend = "librosa"
 
     def _n_coeffs(self):
         return self.n_bands + 1
@@ -736,3 +1048,18 @@ class SpectralContrast(_FrameFeature):
         if self.linear:
             return peak - valley
         return _power_to_db(peak) - _power_to_db(valley)
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        return tb.spectral_contrast(
+            X,
+            int(self.sr),
+            n_fft=int(self.n_fft),
+            hop_length=int(self.hop_length),
+            fmin=float(self.fmin),
+            n_bands=int(self.n_bands),
+            quantile=float(self.quantile),
+            linear=bool(self.linear),
+            device=device,
+        )

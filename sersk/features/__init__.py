@@ -8,6 +8,12 @@ Data flow::
           --TimePooling--> (n_clips, n_coeffs * n_stats)   (classic models)
           --ClipStandardizer--> standardised frames         (deep models)
 
+Several pooled features at once: :func:`make_classic_features` (a
+FeatureUnion of feature + TimePooling pieces) or :class:`ClassicFeatures`
+(the same vector from one shared STFT, ``make_classic_features(shared_stft=True)``).
+Spectral transformers take ``backend="auto"|"librosa"|"torch"`` and
+``device="auto"|"cpu"|"cuda"``; torch is imported only when used.
+
 Every transformer is stateless (``fit`` only validates) and computes a whole
 batch at once. Clips of different lengths (``AudioLoader(duration=None)``)
 travel as 1-D object arrays of per-clip arrays. Frames are centred, as in
@@ -18,13 +24,14 @@ clips shorter than the window are zero-padded rather than rejected.
 from ._loader import AudioLoader
 from ._normalize import ClipStandardizer
 from ._pooling import TimePooling
-from ._presets import make_classic_features
+from ._presets import ClassicFeatures, make_classic_features
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
 from ._temporal import RMS, ZeroCrossingRate
 
 __all__ = [
     "AudioLoader",
     "Chroma",
+    "ClassicFeatures",
     "ClipStandardizer",
     "MFCC",
     "MelSpectrogram",

@@ -34,6 +34,7 @@ from sersk.features import (
     RMS,
     AudioLoader,
     Chroma,
+    ClassicFeatures,
     ClipStandardizer,
     MelSpectrogram,
     SpectralContrast,
@@ -51,6 +52,15 @@ FEATURE_ESTIMATORS = [
     SpectralContrast(n_fft=128, hop_length=32),
     ZeroCrossingRate(frame_length=64, hop_length=16),
     RMS(frame_length=64, hop_length=16),
+    # the other backend of each transformer (backend="auto" picks torch for
+    # mel/MFCC/chroma/RMS and librosa/numpy for contrast/ZCR on the CPU)
+    MelSpectrogram(n_fft=64, hop_length=16, n_mels=8, backend="librosa"),
+    MFCC(n_mfcc=5, deltas=1, n_fft=64, hop_length=16, n_mels=8, backend="librosa"),
+    Chroma(n_fft=64, hop_length=16, backend="librosa"),
+    SpectralContrast(n_fft=128, hop_length=32, backend="torch"),
+    ZeroCrossingRate(frame_length=64, hop_length=16, backend="torch"),
+    RMS(frame_length=64, hop_length=16, backend="librosa"),
+    ClassicFeatures(n_fft=128, hop_length=32, n_mels=8, n_mfcc=5, device="cpu"),
     TimePooling(stats=("mean", "std", "min", "max", "median", "skew", "kurtosis")),
     ClipStandardizer(),
 ]
@@ -74,6 +84,7 @@ EXPECTED_FAILED_CHECKS = {
         "SpectralContrast",
         "ZeroCrossingRate",
         "RMS",
+        "ClassicFeatures",
     ]
 }
 

@@ -187,7 +187,7 @@ class ClassicFeatures(_StatelessBase):
                 f"The 'stats' parameter of ClassicFeatures must be distinct statistics "
                 f"among {list(_STATS)}. Got {self.stats!r} instead."
             )
-        if self.n_mfcc > self.n_mels:
+        if "mfcc" in self._features() and self.n_mfcc > self.n_mels:
             raise ValueError(
                 f"The 'n_mfcc' parameter of ClassicFeatures ({self.n_mfcc}) cannot "
                 f"exceed n_mels ({self.n_mels}). Lower n_mfcc or raise n_mels."

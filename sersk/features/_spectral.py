@@ -12,11 +12,13 @@ so that memory stays bounded, with one of two backends:
   within the tolerances listed there;
 - ``backend="auto"`` (default): torch where it is both equal within those
   tolerances and faster (measured on a 2-core CPU, 200 clips x 3 s:
-  log-mel 5.7x, MFCC 9.4x, chroma 18x, RMS 1.9x); librosa for
-  :class:`SpectralContrast` (only 1.5x faster, and on noiseless synthetic
-  tones its valleys are FFT rounding noise, where the two FFTs differ by
-  several dB) and for :class:`~sersk.features.ZeroCrossingRate` (same speed,
-  exact either way); librosa whenever torch is not installed.
+  log-mel 5.7x, MFCC 9.4x, chroma 18x, RMS 1.9x), on CUDA when available;
+  librosa/numpy for :class:`SpectralContrast` (only 1.5x faster, and on
+  noiseless synthetic tones its valleys are FFT rounding noise, where the two
+  FFTs differ by several dB) and :class:`~sersk.features.ZeroCrossingRate`
+  (same speed, exact either way) unless ``device="cuda"`` is asked for, so
+  these two never import torch by default; librosa whenever torch is not
+  installed.
 
 Torch is imported only when a transformer computes with it, so importing
 :mod:`sersk.features` stays torch-free. ``device="auto"`` picks CUDA when
@@ -242,10 +244,10 @@ class _FrameFeature(_StatelessTransformer):
                         "Install torch with CUDA support or use device='auto'."
                     )
                 return "librosa", None
-            device = _resolve_device(device, name)
-            if device == "cpu" and self._auto_backend != "torch":
+            if self._auto_backend != "torch" and device != "cuda":
+                # no gain from torch here: do not even import it
                 return "librosa", None
-            return "torch", device
+            return "torch", _resolve_device(device, name)
         if not _torch_installed():
             raise ImportError(
                 f"{name}(backend='torch') needs torch, which is not installed. "
@@ -950,8 +952,8 @@ class SpectralContrast(_FrameFeature):
     but the valleys are the smallest magnitudes of each band, and for
     noiseless synthetic tones they are float32 FFT rounding noise, where the
     two FFT implementations differ by up to several dB. It was only 1.5x
-    faster on a 2-core CPU, so ``backend="auto"`` uses librosa on the CPU
-    (torch on CUDA).
+    faster on a 2-core CPU, so ``backend="auto"`` uses librosa (torch only
+    with ``device="cuda"``).
 
     Examples
     --------

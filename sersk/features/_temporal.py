@@ -3,7 +3,8 @@
 Both accept ``backend``/``device``/``n_jobs`` like the spectral transformers
 (see :mod:`sersk.features._spectral`). ``backend="auto"`` uses torch for
 :class:`RMS` (1.9x faster on a 2-core CPU, within 1e-6) and numpy for
-:class:`ZeroCrossingRate` (a cumulative sum, as fast as torch and exact).
+:class:`ZeroCrossingRate` (a cumulative sum, as fast as torch and exact;
+torch only with ``device="cuda"``).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class ZeroCrossingRate(_TimeFeature):
         Samples between (centred) frames.
     backend : {"auto", "librosa", "torch"}, default="auto"
         How to compute: numpy/librosa framing or the batched torch function.
-        ``"auto"`` uses numpy on the CPU (as fast as torch there, exact either way) and torch
-        on CUDA.
+        ``"auto"`` uses numpy (as fast as torch on the CPU, exact either way; torch
+        is not imported) unless ``device="cuda"``.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the torch backend computes; ``"auto"`` picks CUDA when
         available, ``"cuda"`` without a GPU raises a ``ValueError``.

@@ -120,9 +120,11 @@ exclude_patterns.append("results.md")
 
 def _md_inline(text):
     out = []
-    for piece in re.split(r"(\*\*[^*]+\*\*|`[^`]+`)", text):
+    for piece in re.split(r"(\*\*[^*]+\*\*|\*[^*\s][^*]*\*|`[^`]+`)", text):
         if piece.startswith("**") and piece.endswith("**") and len(piece) > 4:
             out.append(r"\ **" + _md_escape(piece[2:-2]) + r"**\ ")
+        elif piece.startswith("*") and piece.endswith("*") and len(piece) > 2:
+            out.append(r"\ *" + _md_escape(piece[1:-1]) + r"*\ ")
         elif piece.startswith("`") and piece.endswith("`") and len(piece) > 2:
             out.append(r"\ ``" + piece[1:-1].replace("``", "` `") + r"``\ ")
         else:

@@ -239,9 +239,24 @@ def build_parser():
         default="svm",
         help="svm (default), rf, or a small crnn on log-mel spectrograms",
     )
-    p.add_argument("--n-samples", type=_positive_int, default=480)
-    p.add_argument("--n-speakers", type=_positive_int, default=8)
-    p.add_argument("--duration", type=_positive_float, default=2.0)
+    p.add_argument(
+        "--n-samples",
+        type=_positive_int,
+        default=720,
+        help="number of synthetic clips (default: 720)",
+    )
+    p.add_argument(
+        "--n-speakers",
+        type=_positive_int,
+        default=12,
+        help="number of synthetic speakers (default: 12)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=2.0,
+        help="clip length in seconds (default: 2.0)",
+    )
     p.add_argument(
         "--folds",
         type=_positive_int,
@@ -495,7 +510,7 @@ def _make_model(
     if name in CLASSIC_MODELS:
         from sklearn.preprocessing import StandardScaler
 
-        front = make_pipeline(make_classic_features(sr=sr))
+        front = make_pipeline(make_classic_features(sr=sr, shared_stft=True))
         if name == "svm":
             from sklearn.svm import SVC
 
@@ -903,7 +918,7 @@ def _cmd_features(args):
     X, y, groups, desc = _load_data(args)
     _log(args, f"Loaded {desc}.")
     front = (
-        make_classic_features(sr=args.sr)
+        make_classic_features(sr=args.sr, shared_stft=True)
         if args.kind == "classic"
         else MelSpectrogram(sr=args.sr)
     )

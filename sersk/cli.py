@@ -89,8 +89,23 @@ def _module_param(text):
     return name.strip(), _parse_value(value.strip())
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+class _Formatter(argparse.HelpFormatter):
+    """Wrap description paragraphs; keep indented lines (examples) as they are."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        paragraphs = []
+        for para in text.split("\n\n"):
+            if para.startswith("  "):
+                paragraphs.append(para)
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        para, width, initial_indent=indent, subsequent_indent=indent
+                    )
+                )
+        return "\n\n".join(paragraphs)
 
 
 def _add_common(p):

@@ -80,7 +80,6 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "min_reported_time": 1,
     "show_memory": False,
-    "reference_url": {"sersk": None},
     "doc_module": ("sersk",),
 }
 

@@ -53,13 +53,13 @@ FEATURE_ESTIMATORS = [
     ZeroCrossingRate(frame_length=64, hop_length=16),
     RMS(frame_length=64, hop_length=16),
     # the other backend of each transformer (backend="auto" picks torch for
-    # mel/MFCC/chroma/RMS and librosa/numpy for contrast/ZCR on the CPU)
+    # mel/MFCC/chroma and librosa/numpy for contrast/ZCR/RMS on the CPU)
     MelSpectrogram(n_fft=64, hop_length=16, n_mels=8, backend="librosa"),
     MFCC(n_mfcc=5, deltas=1, n_fft=64, hop_length=16, n_mels=8, backend="librosa"),
     Chroma(n_fft=64, hop_length=16, backend="librosa"),
     SpectralContrast(n_fft=128, hop_length=32, backend="torch"),
     ZeroCrossingRate(frame_length=64, hop_length=16, backend="torch"),
-    RMS(frame_length=64, hop_length=16, backend="librosa"),
+    RMS(frame_length=64, hop_length=16, backend="torch"),
     ClassicFeatures(n_fft=128, hop_length=32, n_mels=8, n_mfcc=5, device="cpu"),
     TimePooling(stats=("mean", "std", "min", "max", "median", "skew", "kurtosis")),
     ClipStandardizer(),

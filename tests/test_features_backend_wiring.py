@@ -129,8 +129,8 @@ def test_auto_backend_rule():
         MelSpectrogram: "torch",
         MFCC: "torch",
         Chroma: "torch",
-        RMS: "torch",
-        SpectralContrast: "librosa",  # torch only with device="cuda"
+        RMS: "librosa",  # numpy on CPU; torch only with device="cuda"
+        SpectralContrast: "librosa",
         ZeroCrossingRate: "librosa",
     }
     for cls, backend in expected.items():

@@ -11,13 +11,15 @@ so that memory stays bounded, with one of two backends:
   complex STFT, CPU or CUDA), which reproduce the per-clip librosa values
   within the tolerances listed there;
 - ``backend="auto"`` (default): torch where it is both equal within those
-  tolerances and faster (measured on a 2-core CPU, 200 clips x 3 s:
-  log-mel 5.7x, MFCC 9.4x, chroma 18x, RMS 1.9x), on CUDA when available;
-  librosa/numpy for :class:`SpectralContrast` (only 1.5x faster, and on
-  noiseless synthetic tones its valleys are FFT rounding noise, where the two
-  FFTs differ by several dB) and :class:`~sersk.features.ZeroCrossingRate`
-  (same speed, exact either way) unless ``device="cuda"`` is asked for, so
-  these two never import torch by default; librosa whenever torch is not
+  tolerances and clearly faster, on CUDA when available: log-mel, MFCC and
+  chroma (wall-time speed-ups measured by ``benchmarks/bench_backends.py`` on
+  a shared 2-core CPU, 200 clips x 3 s: 4.6x, 4.2x, 5.8x; 11x for chroma
+  with ``tuning=None``). librosa/numpy for :class:`SpectralContrast` (1.4x
+  faster only, and on noiseless synthetic tones its valleys are FFT rounding
+  noise, where the two FFTs differ by several dB),
+  :class:`~sersk.features.ZeroCrossingRate` (0.7x) and
+  :class:`~sersk.features.RMS` (0.96x): for these three torch is used (and
+  imported) only with ``device="cuda"``. librosa whenever torch is not
   installed.
 
 Torch is imported only when a transformer computes with it, so importing
@@ -412,8 +414,8 @@ class MelSpectrogram(_FrameFeature):
     (centred frames, zero padding, periodic Hann window, per-clip dB).
     The torch backend agrees with the librosa backend within 1e-4 of each
     clip's maximum for the power mel spectrogram and 2e-3 dB for the log-mel
-    (measured on RAVDESS: below 1e-3 dB), and on a 2-core CPU it was 5.7x
-    faster for 200 clips of 3 s (torch 0.88 s, librosa 5.1 s), hence
+    (measured on RAVDESS: below 1e-3 dB), and on a 2-core CPU it was 4.6x
+    faster for 200 clips of 3 s (torch 1.1 s, librosa 5.1 s), hence
     ``backend="auto"`` picks torch (on CUDA when available). Choose
     ``backend="librosa"`` for bit-for-bit librosa STFTs or without torch.
 
@@ -600,7 +602,7 @@ class MFCC(_FrameFeature):
 
     Backends (see :class:`MelSpectrogram`): the torch backend agrees with the
     librosa backend within 2e-3 (absolute, MFCC units; measured on RAVDESS
-    below 1.5e-3) and was 9.4x faster on a 2-core CPU (200 clips x 3 s), so
+    below 1.5e-3) and was 4.2x faster on a 2-core CPU (200 clips x 3 s), so
     ``backend="auto"`` uses it. Deltas are computed with librosa in both.
 
     Examples
@@ -785,7 +787,7 @@ class Chroma(_FrameFeature):
 
     Backends (see :class:`MelSpectrogram`): the torch backend agrees with the
     librosa backend within 1e-4 (the tuning estimated with ``tuning=None`` is
-    the same) and was 18x faster on a 2-core CPU (200 clips x 3 s; 7x with
+    the same) and was 5.8x faster on a 2-core CPU (200 clips x 3 s; 11x with
     ``tuning=None``), so ``backend="auto"`` uses it. ``n_jobs`` parallelises
     the per-clip tuning estimation of ``tuning=None`` on many-core machines.
 
@@ -954,7 +956,7 @@ class SpectralContrast(_FrameFeature):
     (measured on RAVDESS: below 3e-2 dB; ``linear=True``: 1e-4 relative),
     but the valleys are the smallest magnitudes of each band, and for
     noiseless synthetic tones they are float32 FFT rounding noise, where the
-    two FFT implementations differ by up to several dB. It was only 1.5x
+    two FFT implementations differ by up to several dB. It was only 1.4x
     faster on a 2-core CPU, so ``backend="auto"`` uses librosa (torch only
     with ``device="cuda"``).
 
@@ -1025,7 +1027,7 @@ class SpectralContrast(_FrameFeature):
             )
         super()._check_params()
 
-    #: only 1.5x faster with torch on CPU, and not equal on noiseless tones
+    #: only 1.4x faster with torch on CPU, and not equal on noiseless tones
     _auto_backend = "librosa"
 
     def _n_coeffs(self):

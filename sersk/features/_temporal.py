@@ -1,10 +1,10 @@
 """Time-domain frame-level features: zero-crossing rate and RMS energy.
 
 Both accept ``backend``/``device``/``n_jobs`` like the spectral transformers
-(see :mod:`sersk.features._spectral`). ``backend="auto"`` uses torch for
-:class:`RMS` (1.9x faster on a 2-core CPU, within 1e-6) and numpy for
-:class:`ZeroCrossingRate` (a cumulative sum, as fast as torch and exact;
-torch only with ``device="cuda"``).
+(see :mod:`sersk.features._spectral`). On the CPU, ``backend="auto"`` uses
+numpy for both (measured with ``benchmarks/bench_backends.py``: torch was
+0.96x the speed for RMS, equal within 1e-6, and 0.7x for the exact ZCR), so
+neither imports torch by default; torch only with ``device="cuda"``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class ZeroCrossingRate(_TimeFeature):
         Samples between (centred) frames.
     backend : {"auto", "librosa", "torch"}, default="auto"
         How to compute: numpy/librosa framing or the batched torch function.
-        ``"auto"`` uses numpy (as fast as torch on the CPU, exact either way; torch
+        ``"auto"`` uses numpy (faster than torch on the CPU, exact either way; torch
         is not imported) unless ``device="cuda"``.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the torch backend computes; ``"auto"`` picks CUDA when
@@ -151,8 +151,8 @@ class RMS(_TimeFeature):
         Samples between (centred, zero-padded) frames.
     backend : {"auto", "librosa", "torch"}, default="auto"
         How to compute: numpy/librosa framing or the batched torch function.
-        ``"auto"`` uses torch when installed (1.9x faster on a 2-core CPU; equal within
-        1e-6).
+        ``"auto"`` uses numpy on the CPU (torch was no faster there; equal
+        within 1e-6) and torch with ``device="cuda"``.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the torch backend computes; ``"auto"`` picks CUDA when
         available, ``"cuda"`` without a GPU raises a ``ValueError``.
@@ -199,6 +199,9 @@ class RMS(_TimeFeature):
         self.backend = backend
         self.device = device
         self.n_jobs = n_jobs
+
+    #: torch is no faster on CPU for this framed mean square
+    _auto_backend = "librosa"
 
     def _coef_names(self):
         return ["rms"]

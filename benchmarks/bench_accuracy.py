@@ -58,28 +58,21 @@ from sersk.evaluation import (  # noqa: E402
 SR = 16000
 N_FFT = 2048
 HOP = 512
-RAVDESS_EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fear",
-    "07": "disgust",
-    "08": "surprise",
-}
 SIX = ("neutral", "happy", "sad", "angry", "fear", "disgust")
 # rows of the stacked frame-level matrix of one clip
 BLOCKS = {"mfcc": 40, "chroma": 12, "mel": 128, "contrast": 7, "zcr": 1, "rms": 1}
 
 
 def ravdess_index(root):
-    paths = sorted(Path(root).glob("Actor_*/03-01-*.wav"))
-    if not paths:
-        raise SystemExit(f"no RAVDESS speech files (Actor_*/03-01-*.wav) in {root}")
-    labels = np.array([RAVDESS_EMOTIONS[p.name.split("-")[2]] for p in paths])
-    actors = np.array([int(p.stem.split("-")[6]) for p in paths])
-    return [str(p) for p in paths], labels, actors
+    """Paths, labels (canonical vocabulary) and actor numbers of RAVDESS speech."""
+    from sersk.datasets import load_ravdess
+
+    try:
+        ds = load_ravdess(root=root)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
+    actors = ds.frame["speaker"].astype(int).to_numpy()
+    return [str(p) for p in ds.data], np.asarray(ds.target), actors
 
 
 def _clip_frames(path):

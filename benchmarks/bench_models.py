@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -66,17 +65,6 @@ RAVDESS = Path(
         "SERSK_RAVDESS", Path(__file__).resolve().parents[2] / "shared/data/ravdess"
     )
 )
-EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
-PATTERN = re.compile(r"03-01-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
 
 
 def make_model(name, precision, **params):
@@ -139,16 +127,14 @@ def ravdess_features(args):
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
         return data["X"], data["y"], data["groups"]
-    paths, y, groups = [], [], []
-    for path in sorted(RAVDESS.glob("Actor_*/*.wav")):
-        match = PATTERN.search(path.name)
-        if match is None:
-            continue
-        paths.append(str(path))
-        y.append(EMOTIONS[match.group(1)])
-        groups.append(int(match.group(5)))
-    if not paths:
-        raise SystemExit(f"No RAVDESS files under {RAVDESS}; set SERSK_RAVDESS.")
+    from sersk.datasets import load_ravdess
+
+    try:
+        ds = load_ravdess(root=RAVDESS)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"{exc}\nSet SERSK_RAVDESS to the corpus root.") from None
+    paths, y = list(ds.data), np.asarray(ds.target)
+    groups = ds.frame["speaker"].astype(int).to_numpy()
     from sersk.features import AudioLoader, MelSpectrogram
 
     t0 = time.perf_counter()

@@ -401,7 +401,7 @@ def test_augment_batch_masks_and_noise():
     assert torch.equal(augment_batch(X), X)  # nothing requested: unchanged
     noisy = augment_batch(X, noise_std=0.5)
     assert not torch.equal(noisy, X)
-    assert (noisy - X).std() == pytest.approx(0.5 * X[0].std(), rel=0.3)
+    assert (noisy - X).std().item() == pytest.approx(0.5 * X[0].std().item(), rel=0.3)
 
 
 def test_augmentation_only_at_training(data):

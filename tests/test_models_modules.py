@@ -129,3 +129,36 @@ def test_conv_nets_padding_exact_in_eval(cls):
         )
         got = module(padded, lengths)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dim", [2, 1], ids=["conv2d-CRNN-CNN", "conv1d-CNNLSTM"])
+def test_pool_before_relu_equals_the_old_block_order(dim):
+    # The conv blocks run conv, BN, max-pool, ReLU, dropout; the usual order is
+    # conv, BN, ReLU, max-pool, dropout. Both are monotone, so they commute.
+    torch.manual_seed(0)
+    if dim == 2:
+        block = CRNN(n_coeffs=9, n_classes=3, conv_channels=(5,), pool_size=2).conv[0]
+        x = torch.randn(3, 1, 9, 11)  # odd sizes: partial ceil_mode windows
+    else:
+        net = CNNLSTM(n_coeffs=6, n_classes=3, conv_channels=(5,), pool_size=3)
+        block = net.conv[0]
+        x = torch.randn(3, 6, 11)
+    conv, norm, pool, act, drop = block
+    assert isinstance(pool, (torch.nn.MaxPool1d, torch.nn.MaxPool2d))
+    assert isinstance(act, torch.nn.ReLU)
+    with torch.no_grad():  # non-trivial BN statistics: pre-activations of both signs
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.normal_()
+        norm.bias.normal_()
+    old = torch.nn.Sequential(
+        conv, norm, torch.nn.ReLU(), type(pool)(pool.kernel_size, ceil_mode=True), drop
+    )
+    block.train(False)
+    old.train(False)
+    with torch.no_grad():
+        pre = pool(norm(conv(x)))
+        got, want = block(x), old(x)
+    assert x.dtype == got.dtype == torch.float32
+    assert (pre < 0).any() and (pre > 0).any()  # the ReLU has work to do after pooling
+    torch.testing.assert_close(got, want, rtol=0, atol=0)

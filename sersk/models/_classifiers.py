@@ -767,7 +767,7 @@ _doc(
     """Convolutional recurrent classifier (conv blocks, BiLSTM, attention).
 
     The seed CRNN for speech emotion recognition as a scikit-learn classifier:
-    Conv2D blocks (batch norm, ReLU, max-pool, dropout 0.3), two bidirectional
+    Conv2D blocks (batch norm, max-pool, ReLU, dropout 0.3), two bidirectional
     LSTM layers (128 and 64 units), attention pooling over time that ignores
     padding, dense layers and a softmax over the classes. Trains on CUDA when
     available, else on CPU.
@@ -782,8 +782,8 @@ _doc(
     CNNClassifier,
     """2-D CNN classifier over spectrogram-like features.
 
-    Four Conv2D blocks (64, 128, 256, 512 channels, 3x3, batch norm, ReLU, 2x2
-    max-pool, dropout 0.2), global average pooling (any input size works),
+    Four Conv2D blocks (64, 128, 256, 512 channels, 3x3, batch norm, 2x2
+    max-pool, ReLU, dropout 0.2), global average pooling (any input size works),
     dense layers of 512 and 256 units with batch norm, ReLU and dropout 0.3.
 """,
     "CNN",

@@ -19,7 +19,7 @@ When ``lengths`` is given:
   valid frames and ``pooling="last"`` takes the last valid frame;
 * in the conv layers, padded frames are set to zero at the input of every
   convolution (the zero padding an unpadded clip sees at its border) and
-  before every max-pool, and the number of valid frames is divided by each
+  before every max-pool (which comes before the ReLU, see ``_run_conv``), and the number of valid frames is divided by each
   time pooling step (rounding up, as the ``ceil_mode`` pooling does); the final
   pooling over time ignores the padded columns.
 
@@ -80,22 +80,25 @@ def _time_mask(lengths, n_frames):
 
 
 def _run_conv(blocks, x, lengths, pool_size):
-    """Run conv blocks (conv, BN, ReLU, pool, dropout) over x (N, C, [F,] T).
+    """Run conv blocks (conv, BN, max-pool, ReLU, dropout) over x (N, C, [F,] T).
 
     With ``lengths``, padded frames are zeroed at the input of every
     convolution and before every pooling: valid outputs then equal those of
-    the unpadded clip in eval mode (the convolutions zero-pad at the borders
-    and ReLU outputs are >= 0, so zeros never win a max-pool). Returns the
-    output and the pooled lengths.
+    the unpadded clip in eval mode. The convolutions zero-pad at the borders;
+    a zeroed padded frame can win a max-pool window whose valid entries are
+    all negative, but the ReLU after the pool maps both that 0 and the
+    negative maximum of the unpadded clip to 0, since
+    ``relu(max(v, 0)) == relu(max(v))``. Returns the output and the pooled
+    lengths.
     """
     if lengths is None:
         return blocks(x), None
     for block in blocks:
-        conv, norm, act, pool, drop = block
+        conv, norm, pool, act, drop = block
         shape = (x.size(0),) + (1,) * (x.dim() - 2) + (x.size(-1),)
         mask = _time_mask(lengths, x.size(-1)).view(shape).to(x.dtype)
-        x = act(norm(conv(x * mask))) * mask
-        x = drop(pool(x))
+        x = norm(conv(x * mask)) * mask
+        x = drop(act(pool(x)))
         lengths = _pooled_lengths(lengths, pool_size, 1)
     return x, lengths
 
@@ -191,11 +194,18 @@ class _ConvNetMixin:
 
 
 def _conv2d_block(in_ch, out_ch, kernel_size, pool_size, dropout):
+    """Conv2d, BatchNorm2d, MaxPool2d, ReLU, Dropout.
+
+    Max-pool and ReLU commute (both are monotone), so pooling first gives the
+    same output as the usual conv-BN-ReLU-pool order while the ReLU runs on
+    ``pool_size**2`` times fewer elements. Neither has parameters, so
+    state_dict keys are those of the old order.
+    """
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(out_ch),
-        nn.ReLU(inplace=True),
         nn.MaxPool2d(pool_size, ceil_mode=True),
+        nn.ReLU(inplace=True),
         nn.Dropout(dropout),
     )
 
@@ -203,7 +213,7 @@ def _conv2d_block(in_ch, out_ch, kernel_size, pool_size, dropout):
 class CRNN(_ConvNetMixin, nn.Module):
     """Convolutional recurrent network with attention pooling over time.
 
-    Conv2D blocks (conv, batch norm, ReLU, max-pool, dropout) over the
+    Conv2D blocks (conv, batch norm, max-pool, ReLU, dropout) over the
     (coefficient, frame) plane, then a stack of bidirectional LSTM layers over
     the pooled frames, attention pooling over time and dense layers.
 
@@ -303,7 +313,7 @@ class CRNN(_ConvNetMixin, nn.Module):
 class CNN(_ConvNetMixin, nn.Module):
     """Four-block 2-D CNN over the (coefficient, frame) plane.
 
-    Conv2D blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool, dropout), global
+    Conv2D blocks (3x3 conv, batch norm, 2x2 max-pool, ReLU, dropout), global
     average pooling over the remaining frequency and (valid) time positions,
     so any input size works, then dense layers with batch norm.
 
@@ -388,8 +398,8 @@ class CNNLSTM(nn.Module):
     n_classes : int, default=8
         Number of classes; set from the data.
     conv_channels : tuple of int, default=(64, 128)
-        Output channels of each Conv1D block (conv, batch norm, ReLU,
-        max-pool over time, dropout).
+        Output channels of each Conv1D block (conv, batch norm, max-pool
+        over time, ReLU, dropout).
     kernel_size : int, default=5
         Kernel size over time.
     pool_size : int, default=2
@@ -452,8 +462,9 @@ class CNNLSTM(nn.Module):
                         in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False
                     ),
                     nn.BatchNorm1d(out_ch),
-                    nn.ReLU(inplace=True),
+                    # Pool before ReLU: same output, fewer ReLU elements.
                     nn.MaxPool1d(self.pool_size, ceil_mode=True),
+                    nn.ReLU(inplace=True),
                     nn.Dropout(conv_dropout),
                 )
             )

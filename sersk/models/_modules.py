@@ -210,6 +210,19 @@ def _conv2d_block(in_ch, out_ch, kernel_size, pool_size, dropout):
     )
 
 
+def _conv2d_stack(conv_channels, kernel_size, pool_size, dropout):
+    """Sequential of 2-D conv blocks from 1 input channel to ``conv_channels``."""
+    kernel_size = _check_positive(kernel_size, "kernel_size")
+    dropout = _check_dropout(dropout, "conv_dropout")
+    in_channels = (1, *conv_channels)[:-1]
+    return nn.Sequential(
+        *(
+            _conv2d_block(i, o, kernel_size, pool_size, dropout)
+            for i, o in zip(in_channels, conv_channels, strict=True)
+        )
+    )
+
+
 class CRNN(_ConvNetMixin, nn.Module):
     """Convolutional recurrent network with attention pooling over time.
 
@@ -266,19 +279,10 @@ class CRNN(_ConvNetMixin, nn.Module):
         self.pool_size = _check_positive(pool_size, "pool_size")
         self.n_pools = len(conv_channels)
         self.input_norm = _InputNorm(n_coeffs, input_norm)
-        blocks, in_ch = [], 1
-        for out_ch in conv_channels:
-            blocks.append(
-                _conv2d_block(
-                    in_ch,
-                    out_ch,
-                    _check_positive(kernel_size, "kernel_size"),
-                    self.pool_size,
-                    _check_dropout(conv_dropout, "conv_dropout"),
-                )
-            )
-            in_ch = out_ch
-        self.conv = nn.Sequential(*blocks)
+        self.conv = _conv2d_stack(
+            conv_channels, kernel_size, self.pool_size, conv_dropout
+        )
+        in_ch = conv_channels[-1] if conv_channels else 1
         n_freq = n_coeffs
         for _ in conv_channels:
             n_freq = math.ceil(n_freq / self.pool_size)
@@ -359,19 +363,10 @@ class CNN(_ConvNetMixin, nn.Module):
         self.pool_size = _check_positive(pool_size, "pool_size")
         self.n_pools = len(conv_channels)
         self.input_norm = _InputNorm(n_coeffs, input_norm)
-        blocks, in_ch = [], 1
-        for out_ch in conv_channels:
-            blocks.append(
-                _conv2d_block(
-                    in_ch,
-                    out_ch,
-                    _check_positive(kernel_size, "kernel_size"),
-                    self.pool_size,
-                    _check_dropout(conv_dropout, "conv_dropout"),
-                )
-            )
-            in_ch = out_ch
-        self.conv = nn.Sequential(*blocks)
+        self.conv = _conv2d_stack(
+            conv_channels, kernel_size, self.pool_size, conv_dropout
+        )
+        in_ch = conv_channels[-1] if conv_channels else 1
         self.head = _dense_head(
             in_ch,
             dense_units,

@@ -114,6 +114,26 @@ def _run_rnn(rnn, h, lengths):
     return out
 
 
+def _pooled_head(
+    in_features, pooling, attention_units, dense_units, dense_dropout, n_classes
+):
+    """Attention scorer (or None for other poolings) and the dense head."""
+    attention = (
+        AttentionPooling(
+            in_features, _check_positive(attention_units, "attention_units")
+        )
+        if pooling == "attention"
+        else None
+    )
+    head = _dense_head(
+        in_features,
+        dense_units,
+        _check_dropout(dense_dropout, "dense_dropout"),
+        _check_positive(n_classes, "n_classes"),
+    )
+    return attention, head
+
+
 def _dense_head(in_features, units, dropout, n_classes, batch_norm=False):
     layers = []
     for n_units in units:
@@ -475,18 +495,8 @@ class CNNLSTM(nn.Module):
                 )
             )
             in_features = n_dir * units
-        self.attention = (
-            AttentionPooling(
-                in_features, _check_positive(attention_units, "attention_units")
-            )
-            if pooling == "attention"
-            else None
-        )
-        self.head = _dense_head(
-            in_features,
-            dense_units,
-            _check_dropout(dense_dropout, "dense_dropout"),
-            _check_positive(n_classes, "n_classes"),
+        self.attention, self.head = _pooled_head(
+            in_features, pooling, attention_units, dense_units, dense_dropout, n_classes
         )
 
     def forward(self, X, lengths=None):
@@ -569,18 +579,13 @@ class RNN(nn.Module):
             dropout=_check_dropout(dropout, "dropout") if num_layers > 1 else 0.0,
         )
         out_features = hidden_size * (2 if bidirectional else 1)
-        self.attention = (
-            AttentionPooling(
-                out_features, _check_positive(attention_units, "attention_units")
-            )
-            if pooling == "attention"
-            else None
-        )
-        self.head = _dense_head(
+        self.attention, self.head = _pooled_head(
             out_features,
+            pooling,
+            attention_units,
             dense_units,
-            _check_dropout(dense_dropout, "dense_dropout"),
-            _check_positive(n_classes, "n_classes"),
+            dense_dropout,
+            n_classes,
         )
 
     def forward(self, X, lengths=None):

@@ -338,6 +338,32 @@ def test_standardize_by_speaker():
     centred = standardize_by_speaker(X, groups, with_std=False)
     np.testing.assert_allclose(centred[:10, 0].std(), X[:10, 0].std())
     with pytest.raises(ValueError, match="2-D clip-level features"):
-        standardize_by_speaker(X[:, :, None], groups)
+        standardize_by_speaker(X[:, :, None, None], groups)
     with pytest.raises(ValueError, match=r"expected shape \(30,\)"):
         standardize_by_speaker(X, groups[:3])
+    bad = X.copy()
+    bad[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        standardize_by_speaker(bad, groups)
+
+
+def test_standardize_by_speaker_frames():
+    """3-D input: per speaker and coefficient, over clips and frames."""
+    rng = np.random.default_rng(1)
+    groups = np.repeat([3, 7], 6)
+    # speaker 7 is louder and has another spectral tilt
+    S = rng.normal(size=(12, 5, 9)) + np.where(groups == 7, 20.0, 0.0)[:, None, None]
+    S[groups == 7] *= np.linspace(1, 3, 5)[:, None]
+    Z = standardize_by_speaker(S, groups)
+    assert Z.dtype == np.float32 and Z.shape == S.shape
+    for g in (3, 7):
+        block = Z[groups == g].transpose(1, 0, 2).reshape(5, -1)
+        np.testing.assert_allclose(block.mean(axis=1), 0, atol=1e-5)
+        np.testing.assert_allclose(block.std(axis=1), 1, atol=1e-5)
+    # frames of one clip keep their relative shape (a per-clip z-score would not)
+    clip = S[0, 2]
+    np.testing.assert_allclose(np.corrcoef(Z[0, 2], clip)[0, 1], 1.0, atol=1e-6)
+    expected = (S[groups == 3] - S[groups == 3].mean(axis=(0, 2), keepdims=True)) / S[
+        groups == 3
+    ].std(axis=(0, 2), keepdims=True)
+    np.testing.assert_allclose(Z[groups == 3], expected, rtol=1e-5, atol=1e-5)

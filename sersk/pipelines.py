@@ -39,12 +39,19 @@ __all__ = [
 ]
 
 
-def _front(sr, duration, from_waveforms, n_jobs):
+def _front(sr, duration, from_waveforms, n_jobs, lazy=False):
+    # lazy=True (deep pipelines): the loader returns LazyWaveforms and the one
+    # feature step streams them, so the corpus' waveforms are never all in
+    # memory (same outputs). The classic pipelines keep lazy=False: their
+    # FeatureUnion has six branches, each of which would re-read every file.
     if from_waveforms:
         return []
     from .features import AudioLoader
 
-    return [("audioloader", AudioLoader(sr=sr, duration=duration, n_jobs=n_jobs))]
+    loader = AudioLoader(
+        sr=sr, duration=duration, n_jobs=n_jobs, lazy=lazy and duration is not None
+    )
+    return [("audioloader", loader)]
 
 
 def _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas):
@@ -364,7 +371,7 @@ def _make_deep(
         **kwargs,
     )
     steps = [
-        *_front(sr, duration, from_waveforms, n_jobs),
+        *_front(sr, duration, from_waveforms, n_jobs, lazy=True),
         frames,
         ("clipstandardizer", ClipStandardizer()),
         (cls_name.lower(), clf),

@@ -14,6 +14,10 @@ FeatureUnion of feature + TimePooling pieces) or :class:`ClassicFeatures`
 Spectral transformers take ``backend="auto"|"librosa"|"torch"`` and
 ``device="auto"|"cpu"|"cuda"``; torch is imported only when used.
 
+``AudioLoader(duration=..., lazy=True)`` returns a :class:`LazyWaveforms`
+(files read only when needed); the feature transformers stream it chunk by
+chunk, so the waveforms of a corpus are never all in memory.
+
 Every transformer is stateless (``fit`` only validates) and computes a whole
 batch at once. Clips of different lengths (``AudioLoader(duration=None)``)
 travel as 1-D object arrays of per-clip arrays. Frames are centred, as in
@@ -21,7 +25,7 @@ librosa: a clip of ``n`` samples gives ``1 + n // hop_length`` frames, and
 clips shorter than the window are zero-padded rather than rejected.
 """
 
-from ._loader import AudioLoader
+from ._loader import AudioLoader, LazyWaveforms
 from ._normalize import ClipStandardizer
 from ._pooling import TimePooling
 from ._presets import ClassicFeatures, make_classic_features
@@ -33,6 +37,7 @@ __all__ = [
     "Chroma",
     "ClassicFeatures",
     "ClipStandardizer",
+    "LazyWaveforms",
     "MFCC",
     "MelSpectrogram",
     "RMS",

@@ -87,24 +87,46 @@ def _check_finite(arr, *, what, estimator_name, index=None):
 
 
 class _Batch:
-    """A validated batch: either one fixed-size array or a list of ragged arrays."""
+    """A validated batch: one fixed-size array, a list of ragged arrays, or lazy.
 
-    def __init__(self, fixed=None, ragged=None):
+    ``lazy`` (only from ``check_waveforms(..., allow_lazy=True)``) is a
+    :class:`~sersk.features.LazyWaveforms`; :func:`transform_in_chunks` feeds
+    it to the consumer one chunk at a time.
+    """
+
+    def __init__(self, fixed=None, ragged=None, lazy=None):
         self.fixed = fixed
         self.ragged = ragged
+        self.lazy = lazy
 
     @property
     def n_clips(self):
+        if self.lazy is not None:
+            return len(self.lazy)
         return len(self.fixed) if self.ragged is None else len(self.ragged)
 
 
-def check_waveforms(X, *, estimator_name):
+def _is_lazy(X):
+    """True for a :class:`~sersk.features.LazyWaveforms` (duck-typed, no import cycle)."""
+    return getattr(type(X), "_sersk_lazy_waveforms", False)
+
+
+def check_waveforms(X, *, estimator_name, allow_lazy=False):
     """Validate a batch of waveforms.
 
     Returns a :class:`_Batch` holding either ``fixed``: a C-contiguous float32
     array ``(n_clips, n_samples)``, or ``ragged``: a list of 1-D float32 arrays.
     Integer input is cast to float32 without rescaling.
+
+    A :class:`~sersk.features.LazyWaveforms` (``AudioLoader(lazy=True)``) is
+    returned unread as ``_Batch(lazy=X)`` when ``allow_lazy`` (the consumer
+    streams it with :func:`transform_in_chunks`); otherwise it is loaded
+    whole (``np.asarray``), which works but saves no memory.
     """
+    if _is_lazy(X):
+        if allow_lazy:
+            return _Batch(lazy=X)
+        X = np.asarray(X)
     items = _as_object_list(X)
     if items is not None:
         if len(items) == 0:
@@ -343,7 +365,9 @@ class _StatelessBase(TransformerMixin, BaseEstimator):
             variable-length input batch.
         """
         batch = self._validate_all(X)
-        return self._transform_batch(batch)
+        return transform_in_chunks(
+            batch, self._transform_batch, estimator_name=type(self).__name__
+        )
 
 
 class _StatelessTransformer(_NoPandasOutputMixin, _StatelessBase):
@@ -353,6 +377,33 @@ class _StatelessTransformer(_NoPandasOutputMixin, _StatelessBase):
         # No automatic pandas wrapping: outputs are waveforms or 3-D frames.
         kwargs.setdefault("auto_wrap_output_keys", None)
         super().__init_subclass__(**kwargs)
+
+
+def transform_in_chunks(batch, compute, *, estimator_name):
+    """``compute(batch)``; a lazy batch is streamed chunk by chunk.
+
+    The one place where lazy waveforms (:class:`~sersk.features.LazyWaveforms`,
+    from ``AudioLoader(lazy=True)``) are consumed: the clips are loaded
+    ``LazyWaveforms.iter_chunks()`` at a time (about 8 MiB of waveforms, see
+    :data:`sersk.features._loader.LAZY_CHUNK_BYTES`), each chunk is checked
+    like an in-memory batch and computed with ``compute(_Batch(fixed=chunk))``,
+    and the result is written into an output preallocated at the first chunk.
+    Only the output plus one chunk of waveforms and of the consumer's
+    intermediates are alive at once. The values are those of the eager path,
+    since every consumer computes each clip independently of the others.
+    """
+    lazy = getattr(batch, "lazy", None)
+    if lazy is None:
+        return compute(batch)
+    out = None
+    for sl, chunk in lazy.iter_chunks():
+        part = compute(check_waveforms(chunk, estimator_name=estimator_name))
+        del chunk
+        if out is None:
+            out = np.empty((len(lazy),) + part.shape[1:], dtype=part.dtype)
+        out[sl] = part
+        del part
+    return out
 
 
 def _chunk_slices(n, chunk):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 
@@ -12,7 +13,12 @@ from ..io import load_audio
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
 from ._base import _StatelessTransformer, check_waveforms, ragged_array
 
-__all__ = ["AudioLoader"]
+__all__ = ["AudioLoader", "LazyWaveforms"]
+
+#: Bytes of waveforms per chunk when a consumer streams a :class:`LazyWaveforms`
+#: (32 clips of 4 s at 16 kHz). With ``benchmarks/bench_memory.py`` this keeps
+#: the peak of ``AudioLoader(lazy=True) -> MelSpectrogram`` under 2x its output.
+LAZY_CHUNK_BYTES = 8 * 2**20
 
 
 def _is_path(x):
@@ -46,6 +52,19 @@ def _load_one(path, sr, mono, offset, read_duration):
         return y, None
     except (OSError, ValueError) as exc:
         return None, exc
+
+
+def _warn_bad(bad, n_total, stacklevel):
+    """One AudioLoadWarning naming every ``(path, reason)`` in ``bad``."""
+    listing = "\n".join(f"  - {p}: {reason}" for p, reason in bad)
+    warnings.warn(
+        AudioLoadWarning(
+            f"AudioLoader replaced {len(bad)} of {n_total} file(s) by zeros "
+            f"(on_error='warn'):\n{listing}",
+            bad_files=list(bad),
+        ),
+        stacklevel=stacklevel,
+    )
 
 
 class AudioLoader(_StatelessTransformer):
@@ -89,9 +108,29 @@ class AudioLoader(_StatelessTransformer):
         :class:`~sersk.exceptions.AudioLoadWarning` per call whose message
         names every bad file and why; its ``bad_files`` attribute holds the
         list of ``(path, reason)`` pairs.
+    lazy : bool, default=False
+        Return a :class:`LazyWaveforms` instead of loading the files: a
+        light, picklable, read-only array-like of shape
+        ``(n_clips, round(sr * duration))`` that reads files only when
+        indexed. The feature transformers (:class:`MelSpectrogram`,
+        :class:`MFCC`, :class:`Chroma`, :class:`SpectralContrast`,
+        :class:`ZeroCrossingRate`, :class:`RMS`, :class:`ClassicFeatures`)
+        then stream it: they load about 8 MiB of waveforms at a time (32
+        clips of 4 s at 16 kHz) into a preallocated output, so a pipeline
+        ``AudioLoader(lazy=True) -> MelSpectrogram`` never holds the
+        waveforms of the whole corpus (peak memory under 2x the log-mel
+        output instead of about 11x; ``benchmarks/bench_memory.py``), with
+        the same values. Any other consumer gets the whole array through
+        ``np.asarray`` (it works, without the memory gain). Needs a fixed
+        ``duration`` and ``mono=True``. Errors of the files are raised (or
+        warned about) when they are read, that is by the next step. Arrays
+        of waveforms given to a lazy loader are processed as with
+        ``lazy=False``. The sersk pipelines (:mod:`sersk.pipelines`) use
+        ``lazy=True`` whenever ``duration`` is set.
 
     See Also
     --------
+    LazyWaveforms : What ``lazy=True`` returns.
     sersk.io.load_audio : Read one file.
     MelSpectrogram : Frame-level features of the waveforms.
 
@@ -110,6 +149,14 @@ class AudioLoader(_StatelessTransformer):
     The transformer is stateless: ``fit`` only checks its parameters and
     input, and ``transform`` works without it.
 
+    With ``lazy=True`` and ``on_error="warn"``, each bad file is reported
+    once per :class:`LazyWaveforms` (that is, per ``transform`` call): the
+    consumer that streams the clips emits one
+    :class:`~sersk.exceptions.AudioLoadWarning` naming every bad file it met,
+    at the end of its pass; later passes over the same object (e.g. the
+    other branches of a :class:`~sklearn.pipeline.FeatureUnion`) do not
+    repeat it.
+
     Examples
     --------
     >>> import os, tempfile
@@ -126,6 +173,19 @@ class AudioLoader(_StatelessTransformer):
     ((2, 16000), dtype('float32'))
     >>> [y.shape for y in AudioLoader(sr=16000).transform(paths)]
     [(8000,), (24000,)]
+
+    With ``lazy=True`` nothing is read until a later step streams the clips:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sersk.features import MelSpectrogram
+    >>> lazy = AudioLoader(duration=1.0, lazy=True).transform(paths)
+    >>> lazy
+    LazyWaveforms(n_clips=2, n_samples=16000, sr=16000)
+    >>> S = MelSpectrogram(n_mels=40).transform(lazy)
+    >>> S.shape, S.dtype
+    ((2, 40, 32), dtype('float32'))
+    >>> bool(np.array_equal(S, MelSpectrogram(n_mels=40).transform(X)))
+    True
     """
 
     _parameter_constraints: dict = {
@@ -137,6 +197,7 @@ class AudioLoader(_StatelessTransformer):
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "on_error": [StrOptions({"raise", "warn"})],
+        "lazy": ["boolean"],
     }
 
     def __init__(
@@ -150,6 +211,7 @@ class AudioLoader(_StatelessTransformer):
         n_jobs=None,
         verbose=False,
         on_error="raise",
+        lazy=False,
     ):
         self.sr = sr
         self.duration = duration
@@ -159,6 +221,7 @@ class AudioLoader(_StatelessTransformer):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.on_error = on_error
+        self.lazy = lazy
 
     def _n_target(self):
         return None if self.duration is None else int(round(self.sr * self.duration))
@@ -168,6 +231,18 @@ class AudioLoader(_StatelessTransformer):
             raise ValueError(
                 f"The 'duration' parameter of AudioLoader is {self.duration} s, which is "
                 f"less than one sample at sr={self.sr}. Use a longer duration."
+            )
+        if self.lazy and self.duration is None:
+            raise ValueError(
+                "AudioLoader(lazy=True) needs a fixed clip length, but duration=None. "
+                "Set duration (seconds, e.g. duration=4.0) so every clip is padded or "
+                "trimmed to the same length, or use lazy=False to load clips of "
+                "native lengths."
+            )
+        if self.lazy and not self.mono:
+            raise ValueError(
+                "AudioLoader(lazy=True) loads mono waveforms only, but mono=False. "
+                "Use mono=True, or lazy=False for multichannel waveforms."
             )
 
     def _check_input(self, X):
@@ -236,9 +311,36 @@ class AudioLoader(_StatelessTransformer):
             return np.stack(
                 [_fit_length(y, n_target, self.pad_mode) for y in data.ragged]
             )
+        if self.lazy:
+            return LazyWaveforms(data, self)
         return self._load_files(data, n_target)
 
     def _load_files(self, paths, n_target):
+        waves, bad = self._read_files(paths, n_target, show=bool(self.verbose))
+        if bad:
+            _warn_bad([(p, reason) for _, p, reason in bad], len(paths), stacklevel=6)
+        if n_target is None:
+            return ragged_array(waves)
+        if isinstance(waves, np.ndarray):  # mono: filled in place
+            return waves
+        waves = [_fit_length(y, n_target, self.pad_mode) for y in waves]
+        shapes = {y.shape for y in waves}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"AudioLoader(mono=False) got files with different channel counts "
+                f"({sorted(s[0] for s in shapes)}); use mono=True or files with the same layout."
+            )
+        return np.stack(waves).astype(np.float32, copy=False)
+
+    def _read_files(self, paths, n_target, *, show):
+        """Read ``paths`` in order, applying ``on_error``; warn nothing.
+
+        Returns ``(waves, bad)``: ``waves`` is a preallocated float32 array
+        ``(len(paths), n_target)`` filled file by file when ``mono`` and
+        ``n_target`` is set (so the waveforms are never held twice), else a
+        list of arrays; bad files are zeros there. ``bad`` lists
+        ``(index, path, reason)``.
+        """
         read_duration = (
             self.duration
             if (self.duration is not None and self.pad_mode == "end")
@@ -246,7 +348,6 @@ class AudioLoader(_StatelessTransformer):
         )
         args = (int(self.sr), bool(self.mono), float(self.offset), read_duration)
         n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        show = bool(self.verbose)
         if n_jobs == 1:
             results = (_load_one(p, *args) for p in paths)
         else:
@@ -260,44 +361,28 @@ class AudioLoader(_StatelessTransformer):
 
             results = tqdm(results, total=len(paths), desc="AudioLoader", unit="file")
 
-        waves, bad = [], []
-        for path, (y, exc) in zip(paths, results, strict=True):
+        fixed = n_target is not None and self.mono
+        waves = np.empty((len(paths), n_target), np.float32) if fixed else []
+        bad = []
+        for i, (path, (y, exc)) in enumerate(zip(paths, results, strict=True)):
             if exc is not None:
                 if self.on_error == "raise":
                     if hasattr(results, "close"):
                         results.close()
                     raise exc
-                bad.append(
-                    (len(waves), os.fsdecode(path), f"{type(exc).__name__}: {exc}")
-                )
-            waves.append(y)
+                bad.append((i, os.fsdecode(path), f"{type(exc).__name__}: {exc}"))
+            if fixed:
+                waves[i] = 0.0 if y is None else _fit_length(y, n_target, self.pad_mode)
+            else:
+                waves.append(y)
 
-        if bad:
+        if bad and not fixed:
             good = next((y for y in waves if y is not None), None)
             lead = () if (self.mono or good is None) else good.shape[:-1]
             n_zero = n_target if n_target is not None else int(self.sr)
             for i, _, _ in bad:
                 waves[i] = np.zeros(lead + (n_zero,), dtype=np.float32)
-            listing = "\n".join(f"  - {p}: {reason}" for _, p, reason in bad)
-            warnings.warn(
-                AudioLoadWarning(
-                    f"AudioLoader replaced {len(bad)} of {len(paths)} file(s) by zeros "
-                    f"(on_error='warn'):\n{listing}",
-                    bad_files=[(p, reason) for _, p, reason in bad],
-                ),
-                stacklevel=4,
-            )
-
-        if n_target is None:
-            return ragged_array(waves)
-        waves = [_fit_length(y, n_target, self.pad_mode) for y in waves]
-        shapes = {y.shape for y in waves}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"AudioLoader(mono=False) got files with different channel counts "
-                f"({sorted(s[0] for s in shapes)}); use mono=True or files with the same layout."
-            )
-        return np.stack(waves).astype(np.float32, copy=False)
+        return waves, bad
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns.
@@ -317,3 +402,263 @@ class AudioLoader(_StatelessTransformer):
         if n is None:
             return np.asarray(["waveform"], dtype=object)
         return np.asarray([f"sample{i}" for i in range(n)], dtype=object)
+
+
+class LazyWaveforms:
+    """Waveforms of audio files, read only when indexed.
+
+    What ``AudioLoader(duration=..., lazy=True).transform(paths)`` returns:
+    a light, picklable, read-only stand-in for the float32 array
+    ``(n_clips, n_samples)`` that ``lazy=False`` would return. It holds the
+    paths and a copy of the loader (its settings: ``sr``, ``duration``,
+    ``pad_mode``, ``offset``, ``n_jobs``, ``verbose``, ``on_error``), and
+    reads files when indexed, with exactly the eager loader's padding,
+    trimming and ``on_error`` handling.
+
+    The feature transformers stream it ``iter_chunks()`` at a time into a
+    preallocated output, so the waveforms of the whole corpus are never in
+    memory together. Every other consumer still works: ``np.asarray(X)``
+    loads everything.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Audio files, one clip each.
+    loader : AudioLoader
+        A loader with a fixed ``duration`` and ``mono=True``; it is copied.
+
+    Attributes
+    ----------
+    paths : tuple
+        The files.
+    loader : AudioLoader
+        The copy of the loader that reads them (``lazy=False``).
+    shape : tuple of int
+        ``(n_clips, n_samples)`` with ``n_samples = round(sr * duration)``.
+    dtype : numpy.dtype
+        Always float32.
+    ndim : int
+        Always 2.
+    size, nbytes : int
+        Number of samples and bytes of the array once loaded.
+
+    See Also
+    --------
+    AudioLoader : Its ``lazy`` parameter.
+
+    Notes
+    -----
+    Indexing loads just the clips asked for: ``X[i]`` gives a 1-D waveform,
+    ``X[a:b]``, ``X[[i, j]]`` and ``X[mask]`` a 2-D float32 array, and a
+    tuple such as ``X[idx, :100]`` or ``X[idx, ...]`` applies the rest of the
+    key to those clips (scikit-learn's ``_safe_indexing`` works).
+
+    With ``on_error="warn"``, bad files become zeros and each bad file is
+    reported once per object: an indexing call or ``np.asarray`` warns
+    (one :class:`~sersk.exceptions.AudioLoadWarning`) about the bad files
+    it read; :meth:`iter_chunks` warns once, after its last chunk, about all
+    bad files of the pass. Files already reported by this object are not
+    reported again. With ``on_error="raise"`` the first bad file raises when
+    it is read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile as sf
+    >>> from sersk.features import AudioLoader
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, f"clip{i}.wav") for i in range(3)]
+    >>> for i, path in enumerate(paths):
+    ...     sf.write(path, np.full(8000, 0.1 * (i + 1)), 16000, subtype="FLOAT")
+    >>> X = AudioLoader(duration=0.25, lazy=True).transform(paths)
+    >>> X.shape, X.dtype, len(X)
+    ((3, 4000), dtype('float32'), 3)
+    >>> X[1][:3]
+    array([0.2, 0.2, 0.2], dtype=float32)
+    >>> X[[0, 2]].shape
+    (2, 4000)
+    >>> [(sl, chunk.shape) for sl, chunk in X.iter_chunks(2)]
+    [(slice(0, 2, None), (2, 4000)), (slice(2, 3, None), (1, 4000))]
+    >>> np.asarray(X).shape
+    (3, 4000)
+    """
+
+    #: Marker read by ``_base.check_waveforms`` (duck typing, no import cycle).
+    _sersk_lazy_waveforms = True
+
+    def __init__(self, paths, loader):
+        self.paths = tuple(paths)
+        loader = loader.__class__(**{**loader.get_params(deep=False), "lazy": False})
+        if loader.duration is None or not loader.mono:
+            raise ValueError(
+                "LazyWaveforms needs a loader with a fixed duration and mono=True; "
+                f"got duration={loader.duration!r}, mono={loader.mono!r}."
+            )
+        self.loader = loader
+        self._reported = set()
+
+    # -- array-like interface ------------------------------------------------
+    @property
+    def n_samples(self):
+        return self.loader._n_target()
+
+    @property
+    def shape(self):
+        return (len(self.paths), self.n_samples)
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32)
+
+    @property
+    def ndim(self):
+        return 2
+
+    @property
+    def size(self):
+        return len(self.paths) * self.n_samples
+
+    @property
+    def nbytes(self):
+        return self.size * 4
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __repr__(self):
+        return (
+            f"LazyWaveforms(n_clips={len(self)}, n_samples={self.n_samples}, "
+            f"sr={self.loader.sr})"
+        )
+
+    def __getstate__(self):
+        # which files were reported is per object, not part of the data
+        state = dict(self.__dict__)
+        state["_reported"] = set()
+        return state
+
+    def __array__(self, dtype=None, copy=None):
+        # Always a new array (the clips are read now); ``copy`` is accepted
+        # for NumPy 2's protocol and has nothing to avoid.
+        out = self._load(np.arange(len(self)))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __iter__(self):
+        for _, chunk in self.iter_chunks():
+            yield from chunk
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            if not key or key[0] is Ellipsis:
+                return np.asarray(self)[key]
+            rows, rest = key[0], key[1:]
+            arr = self._rows(rows)
+            return arr[rest] if arr.ndim == 1 else arr[(slice(None),) + rest]
+        if key is Ellipsis:
+            return np.asarray(self)
+        return self._rows(key)
+
+    def _rows(self, rows):
+        n = len(self)
+        if isinstance(rows, (numbers.Integral, np.integer)) and not isinstance(
+            rows, (bool, np.bool_)
+        ):
+            i = int(rows)
+            if not -n <= i < n:
+                raise IndexError(
+                    f"index {i} is out of bounds for axis 0 with size {n} "
+                    "(LazyWaveforms)"
+                )
+            return self._load(np.array([i % n]))[0]
+        if rows is None:
+            raise IndexError(
+                "LazyWaveforms does not support np.newaxis; load the clips first "
+                "(np.asarray(X)[None])."
+            )
+        idx = np.arange(n)[rows]
+        if idx.ndim != 1:
+            raise IndexError(
+                "LazyWaveforms supports an int, a slice, a 1-D array of indices or a "
+                f"boolean mask of length {n} on axis 0; got a key of shape {idx.shape}."
+            )
+        return self._load(idx)
+
+    # -- loading ---------------------------------------------------------------
+    def _read(self, idx):
+        """Load the clips ``idx`` -> ``(array (len(idx), n_samples), bad pairs)``."""
+        if len(idx) == 0:
+            return np.empty((0, self.n_samples), np.float32), []
+        waves, bad = self.loader._read_files(
+            [self.paths[i] for i in idx], self.n_samples, show=False
+        )
+        return waves, [(p, reason) for _, p, reason in bad]
+
+    def _report(self, bad, n_total, stacklevel):
+        new = [(p, r) for p, r in bad if p not in self._reported]
+        if new:
+            self._reported.update(p for p, _ in new)
+            _warn_bad(new, n_total, stacklevel=stacklevel + 1)
+
+    def _load(self, idx):
+        waves, bad = self._read(idx)
+        self._report(bad, len(idx), stacklevel=4)
+        return waves
+
+    def _chunk_clips(self, chunk_size=None):
+        """Clips per chunk: ``chunk_size``, or about 8 MiB of samples (at least 1)."""
+        if chunk_size is None:
+            return max(1, LAZY_CHUNK_BYTES // (4 * self.n_samples))
+        if (
+            not isinstance(chunk_size, (numbers.Integral, np.integer))
+            or isinstance(chunk_size, bool)
+            or chunk_size < 1
+        ):
+            raise ValueError(
+                f"chunk_size must be a positive int or None; got {chunk_size!r}."
+            )
+        return int(chunk_size)
+
+    def iter_chunks(self, chunk_size=None):
+        """Load the clips in order, ``chunk_size`` at a time.
+
+        Parameters
+        ----------
+        chunk_size : int or None, default=None
+            Clips per chunk; ``None``: about 8 MiB of waveforms per chunk
+            (``LAZY_CHUNK_BYTES``; 32 clips of 4 s at 16 kHz).
+
+        Yields
+        ------
+        rows : slice
+            Rows of this chunk in the whole array.
+        chunk : ndarray of shape (rows.stop - rows.start, n_samples)
+            float32 waveforms, equal to ``np.asarray(self)[rows]``.
+
+        Notes
+        -----
+        With ``on_error="warn"`` one :class:`~sersk.exceptions.AudioLoadWarning`
+        naming all bad files of the pass (not yet reported by this object) is
+        emitted after the last chunk. With ``verbose`` a progress bar counts
+        the files of the pass.
+        """
+        chunk = self._chunk_clips(chunk_size)
+        n = len(self)
+        bar = None
+        if self.loader.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="AudioLoader", unit="file")
+        bad = []
+        try:
+            for start in range(0, n, chunk):
+                rows = slice(start, min(n, start + chunk))
+                waves, chunk_bad = self._read(np.arange(rows.start, rows.stop))
+                bad += chunk_bad
+                if bar is not None:
+                    bar.update(rows.stop - rows.start)
+                yield rows, waves
+                del waves
+        finally:
+            if bar is not None:
+                bar.close()
+        self._report(bad, n, stacklevel=4)

@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _StatelessBase, check_waveforms, ragged_array
+from ._base import _StatelessBase, check_waveforms, ragged_array, transform_in_chunks
 from ._pooling import _STATS, TimePooling
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast, _resolve_device
 from ._temporal import RMS, ZeroCrossingRate
@@ -199,7 +199,7 @@ class ClassicFeatures(_StatelessBase):
         return _resolve_device(self.device, "ClassicFeatures")
 
     def _check_input(self, X):
-        return check_waveforms(X, estimator_name="ClassicFeatures")
+        return check_waveforms(X, estimator_name="ClassicFeatures", allow_lazy=True)
 
     def _validate_all(self, X):
         self._validate_params()
@@ -220,9 +220,17 @@ class ClassicFeatures(_StatelessBase):
         X_out : ndarray of shape (n_clips, n_features_out)
             float32 pooled features (columns as ``get_feature_names_out``).
         """
+        batch, device = self._validate_all(X)
+        # lazy waveforms (AudioLoader(lazy=True)) are streamed chunk by chunk
+        return transform_in_chunks(
+            batch,
+            lambda b: self._compute(b, device),
+            estimator_name="ClassicFeatures",
+        )
+
+    def _compute(self, batch, device):
         from ._engine import compute_features
 
-        batch, device = self._validate_all(X)
         data = batch.fixed if batch.ragged is None else ragged_array(batch.ragged)
         features = self._features()
         res = compute_features(

@@ -223,7 +223,9 @@ class _FrameFeature(_StatelessTransformer):
     _auto_backend = "torch"
 
     def _check_input(self, X):
-        return check_waveforms(X, estimator_name=type(self).__name__)
+        # Lazy waveforms (AudioLoader(lazy=True)) are streamed chunk by chunk
+        # by _StatelessBase.transform (see _base.transform_in_chunks).
+        return check_waveforms(X, estimator_name=type(self).__name__, allow_lazy=True)
 
     def _check_params(self):
         self._resolve_backend()

@@ -12,11 +12,14 @@ from other jobs hit them alike; ratios always come from the same run):
    ``speed`` part (from the same timings) and by the ``overhead`` part alone.
 2. ``speed`` lines: CRNN training and inference samples/s on CPU for fp32
    contiguous, fp32 + channels_last, bf16 contiguous, bf16 + channels_last
-   (raw torch loops; inference under ``torch.inference_mode``), plus sersk's
-   two modes (``precision="fp32"`` and ``"bf16"``, which switches
-   channels_last on) through ``fit`` and ``predict_proba``, for each thread
-   count in ``--threads``. Ratios are against raw fp32 contiguous, in wall
-   time and in process CPU time.
+   (raw torch loops over the plain model, whose conv blocks run conv, batch
+   norm, max-pool, ReLU one by one; inference under ``torch.inference_mode``),
+   plus sersk's two modes (``precision="fp32"`` and ``"bf16"``, which switches
+   channels_last on) through ``fit`` and ``predict_proba``; sersk's eval mode
+   folds each batch norm into its conv and pools by strided maxima. For each
+   thread count in ``--threads``. Ratios are against raw fp32 contiguous
+   (the plain model in plain fp32 torch), in wall time and in process CPU
+   time.
 3. ``e2e`` lines: warm latency (median of 20) of ``pipe.predict([wav_path])``
    on one 4 s WAV file with AudioLoader(duration=4.0) -> MelSpectrogram ->
    ClipStandardizer -> CRNNClassifier, fitted for 1 epoch on 12
@@ -93,9 +96,27 @@ def make_data(n, n_mels, n_frames, n_classes=8, seed=0):
     return X, y
 
 
+class PlainBlock(torch.nn.Sequential):
+    """A conv block that always runs its layers one by one (conv, batch norm,
+    max-pool, ReLU, dropout), as a hand-written torch model does; sersk's
+    blocks fold the batch norm into the conv and pool by strided maxima in
+    eval mode. Training is the same in both."""
+
+    def conv_norm(self, x):
+        return self[1](self[0](x))
+
+    def pool_act(self, x):
+        return self[4](self[3](self[2](x)))
+
+    def forward(self, x):
+        return self.pool_act(self.conv_norm(x))
+
+
 def make_module(n_mels, n_classes, channels_last, seed=0):
     torch.manual_seed(seed)
     module = CRNN(n_coeffs=n_mels, n_classes=n_classes)
+    # the raw loops time the plain model (layers one by one at inference)
+    module.conv = torch.nn.Sequential(*(PlainBlock(*b) for b in module.conv))
     module.channels_last = channels_last
     if channels_last:
         module = module.to(memory_format=torch.channels_last)

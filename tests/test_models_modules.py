@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from sersk.models import CNN, CNNLSTM, CRNN, RNN, AttentionPooling
+from sersk.models._modules import _max_pool_ceil
 
 SMALL = {
     CRNN: dict(conv_channels=(4, 4), lstm_units=(6, 4), dense_units=(5,)),
@@ -161,4 +164,81 @@ def test_pool_before_relu_equals_the_old_block_order(dim):
         got, want = block(x), old(x)
     assert x.dtype == got.dtype == torch.float32
     assert (pre < 0).any() and (pre > 0).any()  # the ReLU has work to do after pooling
+    # eval mode folds the batch norm into the conv: equal up to float rounding
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # the layer-by-layer path of the block is exact
+        torch.testing.assert_close(drop(act(pre)), want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (2, 3, 9, 11), (1, 4, 5, 7)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_strided_max_pool_equals_max_pool2d_ceil(k, shape, channels_last):
+    x = torch.randn(*shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    want = torch.nn.functional.max_pool2d(x, k, ceil_mode=True)
+    got = _max_pool_ceil(x, k)
+    assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+class _LayerByLayer(torch.nn.Sequential):
+    """Reference conv block: conv, BN, max-pool, ReLU, dropout one by one."""
+
+    def conv_norm(self, x):
+        return self[1](self[0](x))
+
+    def pool_act(self, x):
+        return self[4](self[3](self[2](x)))
+
+    def forward(self, x):
+        return self.pool_act(self.conv_norm(x))
+
+
+@pytest.mark.parametrize(
+    "cls, n_coeffs, channels_last",
+    [
+        (CRNN, 16, False),
+        (CRNN, 16, True),
+        (CNN, 16, False),
+        (CNN, 16, True),
+        (CNNLSTM, 12, False),  # 1-D maps: no channels_last
+    ],
+    ids=["crnn", "crnn-channels_last", "cnn", "cnn-channels_last", "cnnlstm"],
+)
+def test_fused_eval_blocks_match_layer_by_layer(cls, n_coeffs, channels_last):
+    """Eval mode folds BN into the conv (and pools by strided maxima): the
+    network's outputs equal those of the same weights run layer by layer, with
+    and without lengths and under bf16 autocast; state_dict keys are unchanged;
+    training mode runs the very same layers."""
+    torch.manual_seed(0)
+    kwargs = SMALL.get(cls, {})
+    net = cls(n_coeffs=n_coeffs, n_classes=4, **kwargs)
+    with torch.no_grad():  # fit the BN statistics to some data
+        net.train()
+        for _ in range(3):
+            net(torch.randn(8, n_coeffs, 23) * 2 + 1)
+    ref = copy.deepcopy(net)
+    ref.conv = torch.nn.Sequential(*(_LayerByLayer(*b) for b in ref.conv))
+    assert list(ref.state_dict()) == list(net.state_dict())
+    if channels_last:
+        for m in (net, ref):
+            m.channels_last = True
+            m.to(memory_format=torch.channels_last)
+    net.eval(), ref.eval()
+    X = torch.randn(5, n_coeffs, 23)
+    lengths = torch.tensor([23, 17, 9, 23, 4])
+    with torch.inference_mode():
+        for lens in (None, lengths):
+            torch.testing.assert_close(net(X, lens), ref(X, lens), rtol=1e-4, atol=1e-5)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got, want = net(X, lens), ref(X, lens)
+            # bf16 rounds the folded weights instead of the conv output
+            torch.testing.assert_close(got, want, rtol=0.05, atol=0.02)
+    net.train(), ref.train()
+    torch.manual_seed(1)
+    a = net(X)
+    torch.manual_seed(1)
+    b = ref(X)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -32,10 +32,13 @@ Without ``lengths`` every frame counts as valid.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["CNN", "CNNLSTM", "CRNN", "RNN", "AttentionPooling"]
@@ -79,6 +82,63 @@ def _time_mask(lengths, n_frames):
     return steps.unsqueeze(0) < lengths.clamp(min=1, max=n_frames).unsqueeze(1)
 
 
+def _max_pool_ceil(x, k):
+    """2-D ``max_pool2d(x, k, ceil_mode=True)`` as maxima of strided views.
+
+    Same values; about twice as fast as the pooling kernel on CPU for
+    channels_last bf16 feature maps, where it dominated inference time.
+    """
+    for dim in (-2, -1):
+        extra = -x.size(dim) % k
+        if extra:
+            pad = [0, extra] if dim == -1 else [0, 0, 0, extra]
+            x = F.pad(x, pad, value=float("-inf"))
+        views = (x[..., i::k, :] if dim == -2 else x[..., i::k] for i in range(k))
+        x = functools.reduce(torch.maximum, views)
+    return x
+
+
+class _ConvBlock(nn.Sequential):
+    """Conv, BatchNorm, MaxPool (ceil mode), ReLU, Dropout.
+
+    In training mode the layers run one after the other. In eval mode the
+    batch norm is folded into the convolution weights
+    (:func:`torch.nn.utils.fusion.fuse_conv_bn_weights`, recomputed at every
+    call from the current parameters, so nothing goes stale) and, for 2-D maps
+    on CPU, the pooling runs as strided maxima: inference skips a whole pass
+    over the largest feature maps and gives the same outputs up to float
+    rounding. A ``Sequential`` of the same layers, so state_dict keys are
+    those of plain blocks.
+    """
+
+    def conv_norm(self, x):
+        conv, norm = self[0], self[1]
+        if self.training or not norm.track_running_stats:
+            return norm(conv(x))
+        weight, bias = fuse_conv_bn_weights(
+            conv.weight,
+            conv.bias,
+            norm.running_mean,
+            norm.running_var,
+            norm.eps,
+            norm.weight,
+            norm.bias,
+        )
+        conv_fn = F.conv2d if isinstance(conv, nn.Conv2d) else F.conv1d
+        return conv_fn(
+            x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
+
+    def pool_act(self, x):
+        pool, act, drop = self[2], self[3], self[4]
+        if self.training or x.dim() != 4 or x.device.type != "cpu":
+            return drop(act(pool(x)))
+        return torch.relu_(_max_pool_ceil(x, pool.kernel_size))
+
+    def forward(self, x):
+        return self.pool_act(self.conv_norm(x))
+
+
 def _run_conv(blocks, x, lengths, pool_size):
     """Run conv blocks (conv, BN, max-pool, ReLU, dropout) over x (N, C, [F,] T).
 
@@ -94,11 +154,9 @@ def _run_conv(blocks, x, lengths, pool_size):
     if lengths is None:
         return blocks(x), None
     for block in blocks:
-        conv, norm, pool, act, drop = block
         shape = (x.size(0),) + (1,) * (x.dim() - 2) + (x.size(-1),)
         mask = _time_mask(lengths, x.size(-1)).view(shape).to(x.dtype)
-        x = norm(conv(x * mask)) * mask
-        x = drop(act(pool(x)))
+        x = block.pool_act(block.conv_norm(x * mask) * mask)
         lengths = _pooled_lengths(lengths, pool_size, 1)
     return x, lengths
 
@@ -221,7 +279,7 @@ def _conv2d_block(in_ch, out_ch, kernel_size, pool_size, dropout):
     ``pool_size**2`` times fewer elements. Neither has parameters, so
     state_dict keys are those of the old order.
     """
-    return nn.Sequential(
+    return _ConvBlock(
         nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(out_ch),
         nn.MaxPool2d(pool_size, ceil_mode=True),
@@ -472,7 +530,7 @@ class CNNLSTM(nn.Module):
         blocks, in_ch = [], n_coeffs
         for out_ch in conv_channels:
             blocks.append(
-                nn.Sequential(
+                _ConvBlock(
                     nn.Conv1d(
                         in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False
                     ),

@@ -12,6 +12,11 @@ pooled vectors for ``classic``). Configurations:
   clips are held by design (AudioLoader's output is the next step's input:
   4 s at 16 kHz is 4x the log-mel of a clip), so the figure also shows
   ``peak / (waveforms + output)``;
+- ``pipeline-lazy-<backend>``: the same pipeline with
+  ``AudioLoader(duration=4.0, lazy=True)``: the loader returns a
+  ``LazyWaveforms`` and MelSpectrogram streams it (about 8 MiB of waveforms
+  per chunk into a preallocated output), so only the output and one chunk
+  live (issue 5's target: <= ~2x the output);
 - ``step-<backend>``: ``MelSpectrogram(backend=...).transform(X)`` on waveforms
   already in memory (allocated before the reset): the transformer's own
   working memory, which the chunked STFT should keep near 1x the output;
@@ -38,6 +43,8 @@ from pathlib import Path
 CONFIGS = [
     "pipeline-librosa",
     "pipeline-torch",
+    "pipeline-lazy-librosa",
+    "pipeline-lazy-torch",
     "step-librosa",
     "step-torch",
     "stream-torch",
@@ -73,6 +80,9 @@ def run_one(config, paths, duration):
     MelSpectrogram(backend="torch", device="cpu").transform(warm)
     ClassicFeatures(device="cpu").transform(warm)
     extract_from_files(paths[:2], 16000, duration=duration, device="cpu")
+    lazy = AudioLoader(sr=16000, duration=duration, lazy=True)
+    MelSpectrogram(backend="librosa").transform(lazy.transform(paths[:2]))
+    MelSpectrogram(backend="torch", device="cpu").transform(lazy.transform(paths[:2]))
     X = None
     if config.startswith(("step", "classic")):
         X = loader.transform(paths)
@@ -82,7 +92,8 @@ def run_one(config, paths, duration):
     if config.startswith("pipeline"):
         from sklearn.pipeline import make_pipeline
 
-        pipe = make_pipeline(loader, MelSpectrogram(backend=backend, device="cpu"))
+        front = lazy if "-lazy-" in config else loader
+        pipe = make_pipeline(front, MelSpectrogram(backend=backend, device="cpu"))
         out = pipe.transform(paths)
     elif config.startswith("step"):
         out = MelSpectrogram(backend=backend, device="cpu").transform(X)
@@ -146,7 +157,7 @@ def main(argv=None):
             f"({source}); each row in a fresh subprocess"
         )
         print(
-            f"{'config':<18}{'output MiB':>11}{'waves MiB':>10}{'peak MiB':>10}"
+            f"{'config':<22}{'output MiB':>11}{'waves MiB':>10}{'peak MiB':>10}"
             f"{'peak/output':>13}{'peak/(waves+out)':>18}"
         )
         env = dict(os.environ)
@@ -171,9 +182,10 @@ def main(argv=None):
             )
             r = json.loads(res.stdout.strip().splitlines()[-1])
             out, waves, peak = r["out_bytes"], r["wave_bytes"], r["peak_bytes"]
-            held = waves if config.startswith("pipeline") else 0
+            # the eager pipeline holds all waveforms by design; the lazy one not
+            held = waves if config in ("pipeline-librosa", "pipeline-torch") else 0
             print(
-                f"{config:<18}{out / MiB:>11.1f}{waves / MiB:>10.1f}{peak / MiB:>10.1f}"
+                f"{config:<22}{out / MiB:>11.1f}{waves / MiB:>10.1f}{peak / MiB:>10.1f}"
                 f"{peak / out:>13.2f}{peak / (held + out):>18.2f}"
             )
 

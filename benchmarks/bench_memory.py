@@ -14,7 +14,7 @@ pooled vectors for ``classic``). Configurations:
   ``peak / (waveforms + output)``;
 - ``pipeline-lazy-<backend>``: the same pipeline with
   ``AudioLoader(duration=4.0, lazy=True)``: the loader returns a
-  ``LazyWaveforms`` and MelSpectrogram streams it (about 8 MiB of waveforms
+  ``LazyWaveforms`` and MelSpectrogram streams it (about 4 MiB of waveforms
   per chunk into a preallocated output), so only the output and one chunk
   live (issue 5's target: <= ~2x the output);
 - ``step-<backend>``: ``MelSpectrogram(backend=...).transform(X)`` on waveforms

@@ -193,7 +193,7 @@ def test_iter_chunks(wavs):
     for sl, chunk in chunks:
         assert chunk.dtype == np.float32
         np.testing.assert_array_equal(chunk, eager[sl])
-    [(sl, whole)] = list(lazy.iter_chunks())  # default: ~8 MiB, all 5 clips
+    [(sl, whole)] = list(lazy.iter_chunks())  # default: ~4 MiB, all 5 clips
     assert sl == slice(0, 5)
     np.testing.assert_array_equal(whole, eager)
     for bad in [0, -1, 1.5, True]:

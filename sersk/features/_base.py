@@ -384,7 +384,7 @@ def transform_in_chunks(batch, compute, *, estimator_name):
 
     The one place where lazy waveforms (:class:`~sersk.features.LazyWaveforms`,
     from ``AudioLoader(lazy=True)``) are consumed: the clips are loaded
-    ``LazyWaveforms.iter_chunks()`` at a time (about 8 MiB of waveforms, see
+    ``LazyWaveforms.iter_chunks()`` at a time (about 4 MiB of waveforms, see
     :data:`sersk.features._loader.LAZY_CHUNK_BYTES`), each chunk is checked
     like an in-memory batch and computed with ``compute(_Batch(fixed=chunk))``,
     and the result is written into an output preallocated at the first chunk.

@@ -319,7 +319,7 @@ class AudioLoader(_StatelessTransformer):
     def _load_files(self, paths, n_target):
         waves, bad = self._read_files(paths, n_target, show=bool(self.verbose))
         if bad:
-            _warn_bad([(p, reason) for _, p, reason in bad], len(paths), stacklevel=6)
+            _warn_bad([(p, reason) for _, p, reason in bad], len(paths), stacklevel=7)
         if n_target is None:
             return ragged_array(waves)
         if isinstance(waves, np.ndarray):  # mono: filled in place
@@ -541,7 +541,7 @@ class LazyWaveforms:
     def __array__(self, dtype=None, copy=None):
         # Always a new array (the clips are read now); ``copy`` is accepted
         # for NumPy 2's protocol and has nothing to avoid.
-        out = self._load(np.arange(len(self)))
+        out = self._load(np.arange(len(self)), stacklevel=5)
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __iter__(self):
@@ -570,7 +570,7 @@ class LazyWaveforms:
                     f"index {i} is out of bounds for axis 0 with size {n} "
                     "(LazyWaveforms)"
                 )
-            return self._load(np.array([i % n]))[0]
+            return self._load(np.array([i % n]), stacklevel=6)[0]
         if rows is None:
             raise IndexError(
                 "LazyWaveforms does not support np.newaxis; load the clips first "
@@ -582,7 +582,7 @@ class LazyWaveforms:
                 "LazyWaveforms supports an int, a slice, a 1-D array of indices or a "
                 f"boolean mask of length {n} on axis 0; got a key of shape {idx.shape}."
             )
-        return self._load(idx)
+        return self._load(idx, stacklevel=6)
 
     # -- loading ---------------------------------------------------------------
     def _read(self, idx):
@@ -595,14 +595,15 @@ class LazyWaveforms:
         return waves, [(p, reason) for _, p, reason in bad]
 
     def _report(self, bad, n_total, stacklevel):
+        # stacklevel as seen from _warn_bad (aimed at the user's call)
         new = [(p, r) for p, r in bad if p not in self._reported]
         if new:
             self._reported.update(p for p, _ in new)
-            _warn_bad(new, n_total, stacklevel=stacklevel + 1)
+            _warn_bad(new, n_total, stacklevel=stacklevel)
 
-    def _load(self, idx):
+    def _load(self, idx, stacklevel):
         waves, bad = self._read(idx)
-        self._report(bad, len(idx), stacklevel=4)
+        self._report(bad, len(idx), stacklevel=stacklevel)
         return waves
 
     def _chunk_clips(self, chunk_size=None):
@@ -662,4 +663,4 @@ class LazyWaveforms:
         finally:
             if bar is not None:
                 bar.close()
-        self._report(bad, n, stacklevel=4)
+        self._report(bad, n, stacklevel=7)

@@ -131,6 +131,13 @@ def test_other_consumers_load_the_whole_array(wavs):
         StandardScaler().fit_transform(lazy), StandardScaler().fit_transform(eager)
     )
     np.testing.assert_array_equal(_safe_indexing(lazy, [4, 0]), eager[[4, 0]])
+    from sersk.features._engine import compute_features
+
+    kw = {"features": ("rms",), "n_fft": 512, "hop_length": 256, "device": "cpu"}
+    np.testing.assert_array_equal(
+        compute_features(lazy, SR, **kw)["rms"],
+        compute_features(eager, SR, **kw)["rms"],
+    )
 
 
 def test_fit_does_not_read_the_files(wavs, tmp_path):
@@ -256,12 +263,14 @@ def test_on_error_warn_gives_one_warning_per_object(
         eager = AudioLoader(duration=0.5, on_error="warn").transform(paths)
         expected = mel.transform(eager)
     [eager_warning] = _ours(caught)
+    assert eager_warning.filename == __file__
 
     lazy = loader.transform(paths)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = mel.transform(lazy)
     [warning] = _ours(caught)
+    assert warning.filename == __file__  # points at the transform call
     assert str(warning.message) == str(eager_warning.message)
     assert "replaced 2 of 5 file(s) by zeros" in str(warning.message)
     assert [p for p, _ in warning.message.bad_files] == [str(corrupt), str(missing)]
@@ -286,6 +295,7 @@ def test_on_error_warn_gives_one_warning_per_object(
         np.testing.assert_array_equal(fresh[[1, 2]], eager[[1, 2]])
         fresh[1]
     [warning] = _ours(caught)
+    assert warning.filename == __file__
     assert "replaced 1 of 2 file(s)" in str(warning.message)
 
 

@@ -107,13 +107,16 @@ class _ConvBlock(nn.Sequential):
     call from the current parameters, so nothing goes stale) and, for 2-D maps
     on CPU, the pooling runs as strided maxima: inference skips a whole pass
     over the largest feature maps and gives the same outputs up to float
-    rounding. A ``Sequential`` of the same layers, so state_dict keys are
-    those of plain blocks.
+    rounding. Setting ``fused = False`` on a block runs its layers one by one
+    in eval mode too (a reference for tests and benchmarks). A ``Sequential``
+    of the same layers, so state_dict keys are those of plain blocks.
     """
+
+    fused = True
 
     def conv_norm(self, x):
         conv, norm = self[0], self[1]
-        if self.training or not norm.track_running_stats:
+        if self.training or not self.fused or not norm.track_running_stats:
             return norm(conv(x))
         weight, bias = fuse_conv_bn_weights(
             conv.weight,
@@ -131,7 +134,7 @@ class _ConvBlock(nn.Sequential):
 
     def pool_act(self, x):
         pool, act, drop = self[2], self[3], self[4]
-        if self.training or x.dim() != 4 or x.device.type != "cpu":
+        if self.training or not self.fused or x.dim() != 4 or x.device.type != "cpu":
             return drop(act(pool(x)))
         return torch.relu_(_max_pool_ceil(x, pool.kernel_size))
 

@@ -495,40 +495,30 @@ def targets_section(rows, experiments):
     if not si:
         return []
     lines = ["## Against the targets (8 emotions, speaker-independent)", ""]
-    classic = [r for r in si if r["model"] in ("svm", "svm_tuned", "logreg")]
-    inductive = [r for r in classic if "per-speaker" not in r["features"]]
-    transductive = [r for r in classic if "per-speaker" in r["features"]]
-    for title, group in (
-        ("without per-speaker normalisation", inductive),
-        ("with per-speaker normalisation (transductive)", transductive),
-    ):
-        if group:
+    families = (
+        ("classic", ("svm", "svm_tuned", "logreg"), 0.55),
+        ("deep", ("cnn", "crnn"), 0.65),
+    )
+    for family, models, target in families:
+        for title, transductive in (
+            ("without per-speaker normalisation", False),
+            ("with per-speaker normalisation (transductive)", True),
+        ):
+            group = [
+                r
+                for r in si
+                if r["model"].split()[0] in models
+                and ("per-speaker" in r["features"]) == transductive
+            ]
+            if not group:
+                continue
             best = max(group, key=_uar)
-            gap = _uar(best) - 0.55
+            gap = _uar(best) - target
             verdict = "meets" if gap >= 0 else f"misses by {-gap:.3f}"
             lines.append(
-                f"- Best classic model {title}: {best['model']} on "
+                f"- Best {family} model {title}: {best['model']} on "
                 f"{best['features']} features, UAR {best['UAR']} "
-                f"({verdict} the 0.55 target)."
-            )
-    deep = [r for r in si if r["model"].split()[0] in ("cnn", "crnn")]
-    for title, group in (
-        (
-            "without per-speaker normalisation",
-            [r for r in deep if "per-speaker" not in r["features"]],
-        ),
-        (
-            "with per-speaker normalisation (transductive)",
-            [r for r in deep if "per-speaker" in r["features"]],
-        ),
-    ):
-        if group:
-            best = max(group, key=_uar)
-            gap = _uar(best) - 0.65
-            verdict = "meets" if gap >= 0 else f"misses by {-gap:.3f}"
-            lines.append(
-                f"- Best deep model {title}: {best['model']} on "
-                f"{best['features']}, UAR {best['UAR']} ({verdict} the 0.65 target)."
+                f"({verdict} the {target:.2f} target)."
             )
     for model in ("svm", "rf", "cnn", "crnn"):
         pair = {

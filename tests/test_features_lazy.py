@@ -400,3 +400,21 @@ def test_lazy_pipeline_never_holds_all_waveforms(write_wav, monkeypatch):
     assert peak_eager > wave_bytes
     assert peak_lazy < 0.5 * wave_bytes
     assert peak_lazy < peak_eager / 2
+
+
+@pytest.mark.slow  # trains a (tiny) CNN: ~5 s on 2 busy cores
+def test_deep_pipeline_from_paths_fits_and_predicts_like_the_eager_one(write_wav):
+    from sersk.pipelines import make_cnn_pipeline
+
+    paths = [
+        write_wav(f"d{i}.wav", seconds=0.5, freq=200.0 if i % 2 else 1500.0)
+        for i in range(8)
+    ]
+    y = ["low" if i % 2 else "high" for i in range(8)]
+    pipe = make_cnn_pipeline(duration=0.5, max_epochs=1, verbose=0).fit(paths, y)
+    assert pipe.named_steps["audioloader"].lazy is True
+    proba = pipe.predict_proba(paths)
+    restored = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_allclose(restored.predict_proba(paths), proba, rtol=1e-5)
+    eager = pipe.set_params(audioloader__lazy=False)
+    np.testing.assert_allclose(eager.predict_proba(paths), proba, rtol=1e-5)

@@ -277,3 +277,53 @@ def test_loads_real_ravdess_clips(ravdess_root):
     np.testing.assert_allclose(X[0, : ref.size], ref, atol=1e-4)
     native = AudioLoader(sr=16000).transform(paths)
     assert [y.size for y in native] == [sf.info(p).frames for p in paths]
+
+
+def _padded_tone(lead, tone, tail, sr=16000, seed=0):
+    """Quiet noise (-60 dB), a 220 Hz tone, quiet noise: a clip with silences."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * tone)) / sr
+    parts = [
+        1e-3 * rng.normal(size=int(sr * lead)),
+        0.5 * np.sin(2 * np.pi * 220 * t),
+        1e-3 * rng.normal(size=int(sr * tail)),
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_trim_db_cuts_leading_and_trailing_silence(write_wav):
+    y = _padded_tone(0.8, 1.0, 0.6)
+    path = write_wav("padded.wav", y=y, subtype="FLOAT")
+    (plain,) = AudioLoader().transform([path])
+    (trimmed,) = AudioLoader(trim_db=30).transform([path])
+    assert plain.shape == (y.size,)
+    # the tone lasts 1 s; trim keeps it plus at most a frame (2048) each side
+    assert 16000 <= trimmed.size <= 16000 + 2 * 2048
+    assert np.abs(trimmed[:2560]).max() > 0.4  # starts within a frame of the onset
+    # fixed duration: the tone is at the start, then zero padding
+    X = AudioLoader(duration=1.5, trim_db=30).transform([path])
+    assert X.shape == (1, 24000)
+    assert np.abs(X[0, :4000]).max() > 0.4
+    assert not np.any(X[0, trimmed.size :])
+    # without trimming the first 0.8 s are the quiet lead-in
+    X0 = AudioLoader(duration=1.5).transform([path])
+    assert np.abs(X0[0, :12000]).max() < 0.01
+
+
+def test_trim_db_applies_to_arrays_and_lazy_input_alike(write_wav):
+    clips = [_padded_tone(0.5, 0.7, 0.3, seed=i) for i in range(3)]
+    paths = [write_wav(f"c{i}.wav", y=c, subtype="FLOAT") for i, c in enumerate(clips)]
+    loader = AudioLoader(duration=1.0, trim_db=25)
+    from_files = loader.transform(paths)
+    from_arrays = loader.transform(np.stack(clips))
+    lazy = AudioLoader(duration=1.0, trim_db=25, lazy=True).transform(paths)
+    np.testing.assert_allclose(from_files, from_arrays, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(lazy), from_files)
+    ragged = AudioLoader(trim_db=25).transform(np.stack(clips))
+    assert ragged.dtype == object and all(r.size < 14000 for r in ragged)
+
+
+@pytest.mark.parametrize("bad", [0, -3.0, "30"])
+def test_trim_db_rejects_bad_values(bad):
+    with pytest.raises((ValueError, TypeError), match="trim_db"):
+        AudioLoader(trim_db=bad).fit(["a.wav"])

@@ -5,7 +5,9 @@ random log-mel-shaped inputs (128 x 126 frames = 4 s at 16 kHz, hop 512),
 through the sersk estimators (skorch loop included), fp32 and bf16.
 
 Accuracy: 5-fold speaker-independent CV on RAVDESS speech (GroupKFold by
-actor, 8 emotions), accuracy and UAR (balanced accuracy). Log-mels are
+actor, 8 emotions), accuracy and UAR (balanced accuracy). Each fitted model
+also predicts its test fold in the other precision (same weights), which
+isolates the numerical effect of bf16 inference from training randomness. Log-mels are
 computed once with sersk.features (AudioLoader -> MelSpectrogram) and cached
 in /tmp. Each fold trains with early stopping on a validation part made of
 whole training speakers (``fit(..., groups=actors)``).
@@ -168,6 +170,8 @@ def bench_accuracy(args):
     for name in args.models:
         for precision in args.precision:
             accs, uars, epochs, secs = [], [], [], []
+            cross = {"uar": [], "agree": []}  # the same weights, other precision
+            other = "bf16" if precision == "fp32" else "fp32"
             for k, (tr, te) in enumerate(folds):
                 clf = make_model(
                     name,
@@ -188,16 +192,28 @@ def bench_accuracy(args):
                 accs.append(accuracy_score(y[te], pred))
                 uars.append(balanced_accuracy_score(y[te], pred))
                 epochs.append(len(clf.history))
+                # inference-only parity: predict the test fold in the other
+                # precision with the same trained weights
+                clf.set_params(precision=other)
+                pred_other = clf.predict(X[te])
+                clf.set_params(precision=precision)
+                cross["uar"].append(balanced_accuracy_score(y[te], pred_other))
+                cross["agree"].append(float(np.mean(pred_other == pred)))
                 print(
                     f"{name:8s} {precision:5s} fold {k + 1}: acc {accs[-1]:.3f} "
-                    f"UAR {uars[-1]:.3f} ({epochs[-1]} epochs, {secs[-1]:.0f} s)",
+                    f"UAR {uars[-1]:.3f} ({epochs[-1]} epochs, {secs[-1]:.0f} s); "
+                    f"inferred in {other}: UAR {cross['uar'][-1]:.3f}, "
+                    f"{100 * cross['agree'][-1]:.1f} % same predictions",
                     flush=True,
                 )
             print(
                 f"{name:8s} {precision:5s} MEAN over {len(folds)} folds: "
                 f"acc {np.mean(accs):.3f} +- {np.std(accs):.3f}  "
                 f"UAR {np.mean(uars):.3f} +- {np.std(uars):.3f}  "
-                f"(epochs {np.mean(epochs):.1f}, {np.sum(secs):.0f} s total)",
+                f"(epochs {np.mean(epochs):.1f}, {np.sum(secs):.0f} s total); "
+                f"same weights inferred in {other}: UAR {np.mean(cross['uar']):.3f} "
+                f"({np.mean(cross['uar']) - np.mean(uars):+.3f}), "
+                f"{100 * np.mean(cross['agree']):.1f} % same predictions",
                 flush=True,
             )
 

@@ -488,11 +488,14 @@ def _load_data(args):
     from .features import AudioLoader
 
     _log(args, f"Reading {len(bunch.target)} audio files of {args.corpus} ...")
+    # lazy: the files are read chunk by chunk by _transform, so the corpus'
+    # waveforms are never all in memory
     audio = AudioLoader(
         sr=args.sr,
         duration=duration,
         n_jobs=args.n_jobs,
-        verbose=not args.quiet,
+        verbose=not args.quiet,  # the bar of the eager case (duration=None)
+        lazy=duration is not None,
     )
     X = audio.fit_transform(np.asarray(bunch.data))
     n_spk = "unknown" if bunch.groups is None else np.unique(bunch.groups).size
@@ -569,13 +572,15 @@ def _transform(front, X, *, quiet, desc="features", chunk_size=32):
     from tqdm.auto import tqdm
 
     n = len(X)
-    starts = range(0, n, chunk_size)
+    out = None
     with tqdm(total=n, desc=desc, unit="clip", disable=quiet, file=sys.stderr) as bar:
-        out = []
-        for start in starts:
-            out.append(np.asarray(front.transform(X[start : start + chunk_size])))
-            bar.update(min(chunk_size, n - start))
-    return np.concatenate(out, axis=0)
+        for start in range(0, n, chunk_size):
+            F = np.asarray(front.transform(X[start : start + chunk_size]))
+            if out is None:  # preallocated: no second copy of the features
+                out = np.empty((n, *F.shape[1:]), dtype=F.dtype)
+            out[start : start + len(F)] = F
+            bar.update(len(F))
+    return out
 
 
 def _join(front, head):

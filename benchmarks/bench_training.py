@@ -31,43 +31,32 @@ Command (``all`` = ``speed`` + ``e2e``)::
     nice -n 10 python benchmarks/bench_training.py all --threads 1 2 \
         --n-train 64 --n-infer 64 --repeats 5
 
-Caveat: measured on the shared 2-core VM while other engineers' jobs ran
-(load average 3-5). With 2 torch threads, a competing process makes the
-OpenMP threads wait for each other (spinning, so CPU time grows with wall
-time); 1-thread figures are the more reliable ones.
-
-Measured 2026-11-22 02:46-02:50 UTC with that command, on the shared 2-core
-Xeon VM (AMX/AVX512-BF16) when it was fairly quiet (load average 0.6-2.4;
-an earlier run under load 3-5 gave the same 1-thread ratios within ~10 % but
-2-thread figures that swung 6x between configurations). Repeated runs moved
-the overhead figures by about +-10 %, so the overhead is within the noise
-(separate ``overhead --threads 2 --repeats 3`` run: fp32 +3.6 %, bf16 +4.3 %)::
+Measured 2026-11-22 04:53 UTC with ``python benchmarks/bench_training.py all
+--threads 1 --n-train 64 --n-infer 64 --repeats 5`` on the 2-core Xeon VM
+(AMX/AVX512-BF16) while ``bench_accuracy.py`` ran under ``nice -n 10`` on
+both cores (so 1 thread only; the overhead figures move by about +-10 %
+between runs)::
 
     # torch 2.13.0+cpu, input 128 x 94, batch 32, 64 training clips/epoch, 64 inference clips, median of 5 after 1 warm-up
-    speed raw   fp32 channels_last=False threads=1  train   39.9 samples/s (1.00x wall, 1.00x CPU)  infer   119.7 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
-    speed raw   fp32 channels_last=True  threads=1  train   51.9 samples/s (1.30x wall, 1.30x CPU)  infer   259.0 samples/s (2.16x wall, 2.16x CPU) [inference_mode]
-    speed raw   bf16 channels_last=False threads=1  train   62.0 samples/s (1.55x wall, 1.56x CPU)  infer   152.2 samples/s (1.27x wall, 1.27x CPU) [inference_mode]
-    speed raw   bf16 channels_last=True  threads=1  train   88.8 samples/s (2.22x wall, 2.22x CPU)  infer   523.9 samples/s (4.38x wall, 4.38x CPU) [inference_mode]
-    speed sersk fp32 channels_last=False threads=1  train   40.7 samples/s (1.02x wall, 1.02x CPU)  infer   120.7 samples/s (1.01x wall, 1.01x CPU) [predict_proba]
-    speed sersk bf16 channels_last=True  threads=1  train  100.2 samples/s (2.51x wall, 2.51x CPU)  infer   486.2 samples/s (4.06x wall, 4.06x CPU) [predict_proba]
-    overhead  fp32 channels_last=False threads=1  raw torch   39.9 samples/s  sersk fit   40.7 samples/s  overhead  -1.9 % wall,  -2.0 % CPU time
-    overhead  bf16 channels_last=True  threads=1  raw torch   88.8 samples/s  sersk fit  100.2 samples/s  overhead -11.3 % wall, -11.3 % CPU time
-    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=1  median   22.8 ms (min   16.1 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=1  median   16.3 ms (min   15.6 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=1  median   14.4 ms (min   14.2 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=1  median   10.1 ms (min    9.8 ms, 20 warm calls)
-    speed raw   fp32 channels_last=False threads=2  train   64.0 samples/s (1.00x wall, 1.00x CPU)  infer   152.6 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
-    speed raw   fp32 channels_last=True  threads=2  train   79.7 samples/s (1.25x wall, 1.26x CPU)  infer   319.3 samples/s (2.09x wall, 2.06x CPU) [inference_mode]
-    speed raw   bf16 channels_last=False threads=2  train   93.9 samples/s (1.47x wall, 1.51x CPU)  infer   199.4 samples/s (1.31x wall, 1.30x CPU) [inference_mode]
-    speed raw   bf16 channels_last=True  threads=2  train  140.4 samples/s (2.19x wall, 2.31x CPU)  infer   562.2 samples/s (3.68x wall, 3.68x CPU) [inference_mode]
-    speed sersk fp32 channels_last=False threads=2  train   62.0 samples/s (0.97x wall, 0.97x CPU)  infer   148.5 samples/s (0.97x wall, 0.99x CPU) [predict_proba]
-    speed sersk bf16 channels_last=True  threads=2  train  125.2 samples/s (1.96x wall, 2.14x CPU)  infer   503.9 samples/s (3.30x wall, 3.31x CPU) [predict_proba]
-    overhead  fp32 channels_last=False threads=2  raw torch   64.0 samples/s  sersk fit   62.0 samples/s  overhead  +3.3 % wall,  +3.1 % CPU time
-    overhead  bf16 channels_last=True  threads=2  raw torch  140.4 samples/s  sersk fit  125.2 samples/s  overhead +12.2 % wall,  +7.8 % CPU time
-    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=2  median   38.7 ms (min   34.5 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=2  median   28.8 ms (min   20.3 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=2  median   15.3 ms (min   14.7 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=2  median   13.6 ms (min   12.1 ms, 20 warm calls)
+    speed raw   fp32 channels_last=False threads=1  train   44.4 samples/s (1.00x wall, 1.00x CPU)  infer   136.6 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
+    speed raw   fp32 channels_last=True  threads=1  train   63.8 samples/s (1.44x wall, 1.44x CPU)  infer   294.9 samples/s (2.16x wall, 2.16x CPU) [inference_mode]
+    speed raw   bf16 channels_last=False threads=1  train   73.5 samples/s (1.65x wall, 1.65x CPU)  infer   153.1 samples/s (1.12x wall, 1.12x CPU) [inference_mode]
+    speed raw   bf16 channels_last=True  threads=1  train  116.8 samples/s (2.63x wall, 2.63x CPU)  infer   614.5 samples/s (4.50x wall, 4.50x CPU) [inference_mode]
+    speed sersk fp32 channels_last=False threads=1  train   40.6 samples/s (0.91x wall, 0.91x CPU)  infer   266.3 samples/s (1.95x wall, 1.95x CPU) [predict_proba]
+    speed sersk bf16 channels_last=True  threads=1  train  119.6 samples/s (2.69x wall, 2.68x CPU)  infer   756.3 samples/s (5.54x wall, 5.54x CPU) [predict_proba]
+    overhead  fp32 channels_last=False threads=1  raw torch   44.4 samples/s  sersk fit   40.6 samples/s  overhead  +9.5 % wall,  +9.6 % CPU time
+    overhead  bf16 channels_last=True  threads=1  raw torch  116.8 samples/s  sersk fit  119.6 samples/s  overhead  -2.3 % wall,  -2.1 % CPU time
+    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=1  median   16.7 ms (min   15.0 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=1  median   14.7 ms (min   14.2 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=1  median   14.5 ms (min   14.1 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=1  median   13.3 ms (min   12.8 ms, 20 warm calls)
+
+sersk's inference is faster than the raw loops of the same precision because
+its eval-mode conv blocks fold the batch norm into the convolution and
+max-pool by strided maxima (the raw loops run the plain model, layer by
+layer). Earlier runs (02:46 UTC, before that change, quieter machine) gave
+bf16 inference x4.06 (1 thread) and x3.30 (2 threads) through predict_proba,
+training x2.51 and x1.96, overhead fp32 -1.9 % / +3.3 %, bf16 +4.3 %.
 """
 
 from __future__ import annotations

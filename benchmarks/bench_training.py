@@ -31,25 +31,33 @@ Command (``all`` = ``speed`` + ``e2e``)::
     nice -n 10 python benchmarks/bench_training.py all --threads 1 2 \
         --n-train 64 --n-infer 64 --repeats 5
 
-Measured 2026-11-22 04:53 UTC with ``python benchmarks/bench_training.py all
---threads 1 --n-train 64 --n-infer 64 --repeats 5`` on the 2-core Xeon VM
-(AMX/AVX512-BF16) while ``bench_accuracy.py`` ran under ``nice -n 10`` on
-both cores (so 1 thread only; the overhead figures move by about +-10 %
-between runs)::
+Measured 2026-11-22 06:06 UTC with ``python benchmarks/bench_training.py speed
+--threads 2 1 --n-train 64 --n-infer 64 --repeats 5`` on the 2-core Xeon VM
+(AMX/AVX512-BF16), quiet (nothing else running)::
 
     # torch 2.13.0+cpu, input 128 x 94, batch 32, 64 training clips/epoch, 64 inference clips, median of 5 after 1 warm-up
-    speed raw   fp32 channels_last=False threads=1  train   44.4 samples/s (1.00x wall, 1.00x CPU)  infer   136.6 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
-    speed raw   fp32 channels_last=True  threads=1  train   63.8 samples/s (1.44x wall, 1.44x CPU)  infer   294.9 samples/s (2.16x wall, 2.16x CPU) [inference_mode]
-    speed raw   bf16 channels_last=False threads=1  train   73.5 samples/s (1.65x wall, 1.65x CPU)  infer   153.1 samples/s (1.12x wall, 1.12x CPU) [inference_mode]
-    speed raw   bf16 channels_last=True  threads=1  train  116.8 samples/s (2.63x wall, 2.63x CPU)  infer   614.5 samples/s (4.50x wall, 4.50x CPU) [inference_mode]
-    speed sersk fp32 channels_last=False threads=1  train   40.6 samples/s (0.91x wall, 0.91x CPU)  infer   266.3 samples/s (1.95x wall, 1.95x CPU) [predict_proba]
-    speed sersk bf16 channels_last=True  threads=1  train  119.6 samples/s (2.69x wall, 2.68x CPU)  infer   756.3 samples/s (5.54x wall, 5.54x CPU) [predict_proba]
-    overhead  fp32 channels_last=False threads=1  raw torch   44.4 samples/s  sersk fit   40.6 samples/s  overhead  +9.5 % wall,  +9.6 % CPU time
-    overhead  bf16 channels_last=True  threads=1  raw torch  116.8 samples/s  sersk fit  119.6 samples/s  overhead  -2.3 % wall,  -2.1 % CPU time
-    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=1  median   16.7 ms (min   15.0 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=1  median   14.7 ms (min   14.2 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=1  median   14.5 ms (min   14.1 ms, 20 warm calls)
-    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=1  median   13.3 ms (min   12.8 ms, 20 warm calls)
+    speed raw   fp32 channels_last=False threads=2  train   66.9 samples/s (1.00x wall, 1.00x CPU)  infer   195.5 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
+    speed raw   fp32 channels_last=True  threads=2  train   88.9 samples/s (1.33x wall, 1.35x CPU)  infer   451.3 samples/s (2.31x wall, 2.27x CPU) [inference_mode]
+    speed raw   bf16 channels_last=False threads=2  train  100.0 samples/s (1.50x wall, 1.54x CPU)  infer   241.2 samples/s (1.23x wall, 1.25x CPU) [inference_mode]
+    speed raw   bf16 channels_last=True  threads=2  train  149.8 samples/s (2.24x wall, 2.37x CPU)  infer   950.6 samples/s (4.86x wall, 4.81x CPU) [inference_mode]
+    speed sersk fp32 channels_last=False threads=2  train   67.5 samples/s (1.01x wall, 1.00x CPU)  infer   376.3 samples/s (1.92x wall, 1.91x CPU) [predict_proba]
+    speed sersk bf16 channels_last=True  threads=2  train  150.6 samples/s (2.25x wall, 2.40x CPU)  infer  1048.8 samples/s (5.36x wall, 5.23x CPU) [predict_proba]
+    overhead  fp32 channels_last=False threads=2  raw torch   66.9 samples/s  sersk fit   67.5 samples/s  overhead  -0.9 % wall,  +0.4 % CPU time
+    overhead  bf16 channels_last=True  threads=2  raw torch  149.8 samples/s  sersk fit  150.6 samples/s  overhead  -0.5 % wall,  -1.4 % CPU time
+    speed raw   fp32 channels_last=False threads=1  train   42.3 samples/s (1.00x wall, 1.00x CPU)  infer   127.7 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
+    speed raw   fp32 channels_last=True  threads=1  train   55.4 samples/s (1.31x wall, 1.31x CPU)  infer   279.9 samples/s (2.19x wall, 2.19x CPU) [inference_mode]
+    speed raw   bf16 channels_last=False threads=1  train   69.3 samples/s (1.64x wall, 1.64x CPU)  infer   149.1 samples/s (1.17x wall, 1.17x CPU) [inference_mode]
+    speed raw   bf16 channels_last=True  threads=1  train  120.3 samples/s (2.84x wall, 2.84x CPU)  infer   658.1 samples/s (5.15x wall, 5.15x CPU) [inference_mode]
+    speed sersk fp32 channels_last=False threads=1  train   44.4 samples/s (1.05x wall, 1.05x CPU)  infer   271.5 samples/s (2.13x wall, 2.13x CPU) [predict_proba]
+    speed sersk bf16 channels_last=True  threads=1  train  116.6 samples/s (2.75x wall, 2.75x CPU)  infer   826.0 samples/s (6.47x wall, 6.47x CPU) [predict_proba]
+    overhead  fp32 channels_last=False threads=1  raw torch   42.3 samples/s  sersk fit   44.4 samples/s  overhead  -4.6 % wall,  -4.5 % CPU time
+    overhead  bf16 channels_last=True  threads=1  raw torch  120.3 samples/s  sersk fit  116.6 samples/s  overhead  +3.2 % wall,  +3.2 % CPU time
+
+A run of ``all --threads 1`` at 04:53 UTC, with ``bench_accuracy.py`` busy on
+both cores, gave bf16 training x2.69 and inference x5.54 (1 thread), fp32
+overhead +9.5 %, and end-to-end ``predict`` of one 4 s WAV in 16.7 ms
+(librosa features, fp32), 14.7 ms (librosa, bf16), 14.5 ms (torch, fp32) and
+13.3 ms (torch, bf16).
 
 sersk's inference is faster than the raw loops of the same precision because
 its eval-mode conv blocks fold the batch norm into the convolution and

@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import AudioLoadWarning, InvalidAudioError
 from ..io import load_audio
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _StatelessTransformer, check_waveforms, ragged_array
+from ._base import _Batch, _StatelessTransformer, check_waveforms, ragged_array
 
 __all__ = ["AudioLoader", "LazyWaveforms"]
 
@@ -324,11 +324,9 @@ class AudioLoader(_StatelessTransformer):
         kind, data = checked
         n_target = self._n_target()
         if kind == "waveforms" and self.trim_db is not None:
+            # trimmed clips differ in length: continue as a ragged batch
             waves = data.ragged if data.ragged is not None else list(data.fixed)
-            trimmed = [_trim_silence(y, self.trim_db) for y in waves]
-            if n_target is None:
-                return ragged_array(trimmed)
-            return np.stack([_fit_length(y, n_target, self.pad_mode) for y in trimmed])
+            data = _Batch(ragged=[_trim_silence(y, self.trim_db) for y in waves])
         if kind == "waveforms":
             if n_target is None:
                 return data.fixed if data.ragged is None else ragged_array(data.ragged)

@@ -246,9 +246,10 @@ def make_deep_estimator(name, args, precision=None, speaker_norm=False):
     return clf if speaker_norm else make_pipeline(ClipStandardizer(), clf)
 
 
-def _cv_jobs(est, X, y, groups, cv, fit_params, n_jobs):
+def _cv(est, X, y, groups, cv, fit_params, n_jobs=None):
     start = time.perf_counter()
     with warnings.catch_warnings():
+        # the random protocol leaks speakers on purpose: that is the comparison
         warnings.simplefilter("ignore", LeakageWarning)
         res = evaluate(
             est, X, y, groups=groups, cv=cv, fit_params=fit_params, n_jobs=n_jobs
@@ -256,18 +257,10 @@ def _cv_jobs(est, X, y, groups, cv, fit_params, n_jobs):
     return res, time.perf_counter() - start
 
 
-def _cv(est, X, y, groups, cv, fit_params):
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # the random protocol leaks speakers on purpose: that is the comparison
-        warnings.simplefilter("ignore", LeakageWarning)
-        res = evaluate(est, X, y, groups=groups, cv=cv, fit_params=fit_params)
-    return res, time.perf_counter() - start
-
-
-def cross_validate_row(est, X, y, groups, cv, fit_params, cache):
+def cross_validate_row(est, X, y, groups, cv, fit_params, cache, n_jobs=None):
     """evaluate() one row, memoised on (estimator, data, folds) in ``cache``."""
-    return Memory(cache, verbose=0).cache(_cv)(est, X, y, groups, cv, fit_params)
+    cached = Memory(cache, verbose=0).cache(_cv, ignore=["n_jobs"])
+    return cached(est, X, y, groups, cv, fit_params, n_jobs=n_jobs)
 
 
 def run_row(
@@ -285,16 +278,16 @@ def run_row(
         )
     # inner speaker-independent splits: the grid search's folds, and the deep
     # models' early-stopping validation part (whole training speakers)
+    n_jobs = None
     if model in ("cnn", "crnn"):
         step = est.steps[-1][0] + "__" if hasattr(est, "steps") else ""
+        fit_params = {step + "groups": gs}
         # folds in parallel, one torch thread each (joblib limits the threads
         # of its workers): better use of 2 cores than 2 threads per fit
-        res, wall = Memory(args.cache, verbose=0).cache(_cv_jobs, ignore=["n_jobs"])(
-            est, Xs, ys, gs, cv, {step + "groups": gs}, args.deep_n_jobs
-        )
+        n_jobs = args.deep_n_jobs
     else:
         fit_params = {"groups": gs} if model == "svm_tuned" else None
-        res, wall = cross_validate_row(est, Xs, ys, gs, cv, fit_params, args.cache)
+    res, wall = cross_validate_row(est, Xs, ys, gs, cv, fit_params, args.cache, n_jobs)
     row = {
         "model": model,
         "features": variant,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sersk.models import CNN, CNNLSTM, CRNN, RNN, AttentionPooling
-from sersk.models._modules import _max_pool_ceil
+from sersk.models._modules import _dropout_masked, _max_pool_ceil
 
 SMALL = {
     CRNN: dict(conv_channels=(4, 4), lstm_units=(6, 4), dense_units=(5,)),
@@ -198,7 +198,8 @@ def test_fused_eval_blocks_match_layer_by_layer(cls, n_coeffs, channels_last):
     """Eval mode folds BN into the conv (and pools by strided maxima): the
     network's outputs equal those of the same weights run layer by layer, with
     and without lengths and under bf16 autocast; state_dict keys are unchanged;
-    training mode runs the very same layers."""
+    training mode runs the very same layers (only the dropout masks are drawn
+    differently, see test_conv_block_training_dropout)."""
     torch.manual_seed(0)
     kwargs = SMALL.get(cls, {})
     net = cls(n_coeffs=n_coeffs, n_classes=4, **kwargs)
@@ -229,8 +230,109 @@ def test_fused_eval_blocks_match_layer_by_layer(cls, n_coeffs, channels_last):
             # bf16 rounds the folded weights instead of the conv output
             torch.testing.assert_close(got, want, rtol=0.05, atol=0.02)
     net.train(), ref.train()
+    for block in (*net.conv, *ref.conv):
+        block[4].p = 0.0
     torch.manual_seed(1)
     a = net(X)
     torch.manual_seed(1)
     b = ref(X)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _binomial_tolerance(p, n):
+    return 6 * (p * (1 - p) / n) ** 0.5  # six standard deviations
+
+
+@pytest.mark.parametrize("p", [0.2, 0.3, 0.5])
+@pytest.mark.parametrize(
+    "shape, channels_last, dtype",
+    [
+        ((16, 32, 40, 47), True, torch.bfloat16),
+        ((16, 32, 40, 47), False, torch.float32),
+        ((64, 64, 301), False, torch.float32),  # conv1d maps; odd size
+    ],
+    ids=["2d-channels_last-bf16", "2d-fp32", "1d-fp32"],
+)
+def test_dropout_masked_is_element_wise_dropout(p, shape, channels_last, dtype):
+    """The cheap masks are Bernoulli draws like F.dropout's: the right drop
+    rate at every position of the 16-bit packing, no correlation between
+    neighbours, kept values scaled to keep the mean, gradient through the
+    same mask, layout and dtype of the input kept."""
+    torch.manual_seed(0)
+    x = torch.ones(shape, dtype=dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    y = _dropout_masked(x, p)
+    assert y.dtype == dtype and y.shape == x.shape
+    if channels_last:
+        assert y.is_contiguous(memory_format=torch.channels_last)
+    n_drop = round(p * 65536)
+    scale = torch.tensor(65536 / (65536 - n_drop), dtype=dtype)
+    kept = y.detach() != 0
+    assert torch.equal(y.detach()[kept], scale.expand(int(kept.sum())))
+    dropped = (~kept).float()
+    tol = _binomial_tolerance(p, x.numel())
+    assert abs(dropped.mean().item() - p) < tol
+    # each 64-bit draw feeds 4 consecutive elements in memory: every one of
+    # the four 16-bit lanes must drop at rate p
+    flat = dropped.permute(0, 2, 3, 1) if channels_last else dropped
+    lanes = flat.reshape(-1)[: x.numel() // 4 * 4].view(-1, 4).mean(0)
+    assert (lanes - p).abs().max().item() < 2 * tol
+    # neighbours along every axis are independent
+    for dim in range(x.dim()):
+        a = dropped.narrow(dim, 0, x.shape[dim] - 1).reshape(-1)
+        b = dropped.narrow(dim, 1, x.shape[dim] - 1).reshape(-1)
+        corr = torch.corrcoef(torch.stack([a, b]))[0, 1].item()
+        assert abs(corr) < 6 / a.numel() ** 0.5, (dim, corr)
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(x * mask * scale)/dx on ones
+
+
+def test_dropout_masked_reproducible_and_layouts():
+    x = torch.randn(4, 8, 10, 12)
+    torch.manual_seed(3)
+    a = _dropout_masked(x, 0.3)
+    torch.manual_seed(3)
+    b = _dropout_masked(x, 0.3)
+    torch.manual_seed(4)
+    c = _dropout_masked(x, 0.3)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert _dropout_masked(x, 1e-7) is x  # rounds to no drop at all
+    assert (
+        _dropout_masked(x.transpose(1, 2), 0.3) is None
+    )  # not dense: caller falls back
+
+
+@pytest.mark.parametrize("cls", [CRNN, CNN, CNNLSTM], ids=lambda c: c.__name__)
+def test_conv_block_training_dropout(cls):
+    """In training the conv blocks drop with the cheap masks on CPU (fused) or
+    with nn.Dropout (fused=False), at the block's rate; eval mode never drops."""
+    torch.manual_seed(0)
+    net = cls(n_coeffs=16, n_classes=4, **SMALL[cls])
+    block = net.conv[0]
+    x = torch.randn(64, *((1, 16, 40) if cls is not CNNLSTM else (16, 40)))
+    p = block[4].p
+    assert p > 0
+    with torch.no_grad():
+        block.train()
+        pre = block[3](block[2](block[1](block[0](x))))
+        torch.manual_seed(1)
+        fast = block(x)
+        block.fused = False
+        torch.manual_seed(1)
+        plain = block(x)
+        torch.manual_seed(1)
+        assert torch.equal(plain, torch.nn.functional.dropout(pre, p, training=True))
+        block.fused = True
+        block.eval()
+        no_drop = block[3](block[2](block[1](block[0](x))))
+        torch.testing.assert_close(block(x), no_drop, rtol=1e-4, atol=1e-5)
+    on = pre > 0
+    for out in (fast, plain):
+        zeroed = (out[on] == 0).float().mean().item()
+        assert abs(zeroed - p) < _binomial_tolerance(p, int(on.sum()))
+        torch.testing.assert_close(
+            out[on & (out != 0)], (pre / (1 - p))[on & (out != 0)], rtol=1e-5, atol=1e-6
+        )
+    assert not torch.equal(fast, plain)  # a different draw of the same law

@@ -93,14 +93,15 @@ def make_data(n, n_mels, n_frames, n_classes=8, seed=0):
     return X, y
 
 
-def make_module(n_mels, n_classes, channels_last, seed=0):
+def make_module(n_mels, n_classes, channels_last, seed=0, plain=True):
     torch.manual_seed(seed)
     module = CRNN(n_coeffs=n_mels, n_classes=n_classes)
-    # the raw loops time the plain model: its conv blocks run conv, batch
-    # norm, max-pool, ReLU one by one at inference too (sersk's eval mode
-    # folds the batch norm into the conv and pools by strided maxima)
+    # plain: the baseline model, whose conv blocks run conv, batch norm,
+    # max-pool, ReLU, nn.Dropout one by one (sersk's blocks draw their
+    # training dropout masks 16 bits at a time, and in eval mode fold the
+    # batch norm into the conv and pool by strided maxima)
     for block in module.conv:
-        block.fused = False
+        block.fused = not plain
     module.channels_last = channels_last
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
@@ -136,15 +137,20 @@ def interleaved(fns, repeats):
     """Time each callable ``repeats`` times, round-robin, after one warm-up each.
 
     Round-robin order spreads load changes from other jobs over all
-    configurations. Returns ``{name: (median wall s, median CPU s)}``; CPU
+    configurations; the order rotates by one each round, so no configuration
+    always runs right after the same other one (after an allocation-heavy one,
+    say). Returns ``{name: (median wall s, median CPU s)}``; CPU
     time (``time.process_time``) is less sensitive to other jobs than wall time.
     """
     for fn in fns.values():
         fn()  # warm-up (allocations, oneDNN primitives)
     wall = {name: [] for name in fns}
     cpu = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(repeats):
+        # rotate the order each round: no configuration always follows the same one
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = fns[name]
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
             wall[name].append(time.perf_counter() - t0)
@@ -155,8 +161,8 @@ def interleaved(fns, repeats):
     }
 
 
-def raw_trainer(X, y, args, precision, channels_last):
-    module = make_module(X.shape[1], 8, channels_last)
+def raw_trainer(X, y, args, precision, channels_last, plain=True):
+    module = make_module(X.shape[1], 8, channels_last, plain=plain)
     opt = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-4)
     crit = torch.nn.CrossEntropyLoss()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y).long()
@@ -192,7 +198,8 @@ def part_overhead(args):
     threads = torch.get_num_threads()
     for precision in args.precision:
         cl = precision == "bf16"
-        raw_epoch, _ = raw_trainer(X, y, args, precision, cl)
+        # the same (sersk) module in a hand-written loop: only the loop differs
+        raw_epoch, _ = raw_trainer(X, y, args, precision, cl, plain=False)
         clf = sersk_clf(precision, args)
         res = interleaved(
             {"raw": raw_epoch, "sersk": lambda clf=clf: clf.fit(X, y)}, args.repeats
@@ -226,15 +233,19 @@ def part_speed(args):
             m, Xit, args.infer_batch_size, p
         )
     for precision in ("fp32", "bf16"):
-        name = f"sersk {precision} channels_last={precision == 'bf16'!s:5s}"
+        cl = precision == "bf16"
+        name = f"sersk {precision} channels_last={cl!s:5s}"
         clf = sersk_clf(precision, args)
         train_fns[name] = lambda clf=clf: clf.fit(X, y)
         infer_fns[name] = lambda clf=clf: clf.predict_proba(Xi)
+        # overhead reference: sersk's module trained by a hand-written loop
+        epoch, _ = raw_trainer(X, y, args, precision, cl, plain=False)
+        train_fns[f"loop  {precision} channels_last={cl!s:5s}"] = epoch
     train = interleaved(train_fns, args.repeats)
     infer = interleaved(infer_fns, args.repeats)
     base = "raw   fp32 channels_last=False"
     bt, bi = rate(len(X), train[base]), rate(len(Xi), infer[base])
-    for name in train_fns:
+    for name in infer_fns:
         tw, tc = rate(len(X), train[name])
         iw, ic = rate(len(Xi), infer[name])
         how = "predict_proba" if name.startswith("sersk") else "inference_mode"
@@ -247,7 +258,7 @@ def part_speed(args):
         )
     # skorch/sersk overhead: the same configurations, measured interleaved
     for precision, cl in (("fp32", False), ("bf16", True)):
-        raw = f"raw   {precision} channels_last={cl!s:5s}"
+        raw = f"loop  {precision} channels_last={cl!s:5s}"
         sk = f"sersk {precision} channels_last={cl!s:5s}"
         (rw, rc), (sw, sc) = rate(len(X), train[raw]), rate(len(X), train[sk])
         print(

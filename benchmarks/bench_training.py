@@ -5,21 +5,25 @@ after one warm-up, all configurations timed round-robin so that load changes
 from other jobs hit them alike; ratios always come from the same run):
 
 1. ``overhead`` lines: samples/s of ``CRNNClassifier(train_split=None,
-   patience=None).fit`` (skorch loop) against a hand-written torch loop with
-   the same CRNN module, data (random 128 x 94 log-mel-like float32), AdamW
-   (lr 1e-3, weight decay 1e-4), batch size, epochs, precision, channels_last
-   and flush-denormal setting. Target: overhead <= 5 %. Printed by the
-   ``speed`` part (from the same timings) and by the ``overhead`` part alone.
+   patience=None).fit`` (skorch loop) against a hand-written torch loop
+   (``loop`` in the code) training the same sersk CRNN module, with the same
+   data (random 128 x 94 log-mel-like float32), AdamW (lr 1e-3, weight decay
+   1e-4), batch size, epochs, precision, channels_last and flush-denormal
+   setting: only the training loop differs. Target: overhead <= 5 %. Printed
+   by the ``speed`` part (from the same timings) and by the ``overhead`` part
+   alone.
 2. ``speed`` lines: CRNN training and inference samples/s on CPU for fp32
    contiguous, fp32 + channels_last, bf16 contiguous, bf16 + channels_last
-   (raw torch loops over the plain model, whose conv blocks run conv, batch
-   norm, max-pool, ReLU one by one; inference under ``torch.inference_mode``),
-   plus sersk's two modes (``precision="fp32"`` and ``"bf16"``, which switches
-   channels_last on) through ``fit`` and ``predict_proba``; sersk's eval mode
-   folds each batch norm into its conv and pools by strided maxima. For each
-   thread count in ``--threads``. Ratios are against raw fp32 contiguous
-   (the plain model in plain fp32 torch), in wall time and in process CPU
-   time.
+   (``raw``: hand-written torch loops over the plain model, whose conv blocks
+   run conv, batch norm, max-pool, ReLU, ``nn.Dropout`` one by one; inference
+   under ``torch.inference_mode``), plus sersk's two modes
+   (``precision="fp32"`` and ``"bf16"``, which switches channels_last on)
+   through ``fit`` and ``predict_proba``. sersk's conv blocks draw their
+   training dropout masks from 16-bit uniforms (four per 64-bit draw instead
+   of one Bernoulli draw per element) and, in eval mode, fold each batch
+   norm into its conv and pool by strided maxima. For each thread count in
+   ``--threads``. Ratios are against raw fp32 contiguous (the plain model in
+   plain fp32 torch), in wall time and in process CPU time.
 3. ``e2e`` lines: warm latency (median of 20) of ``pipe.predict([wav_path])``
    on one 4 s WAV file with AudioLoader(duration=4.0) -> MelSpectrogram ->
    ClipStandardizer -> CRNNClassifier, fitted for 1 epoch on 12
@@ -28,43 +32,47 @@ from other jobs hit them alike; ratios always come from the same run):
 
 Command (``all`` = ``speed`` + ``e2e``)::
 
-    nice -n 10 python benchmarks/bench_training.py all --threads 1 2 \
-        --n-train 64 --n-infer 64 --repeats 5
+    nice -n 10 python benchmarks/bench_training.py all --threads 2 1 \
+        --n-train 256 --n-infer 256 --repeats 7
 
-Measured 2026-11-22 06:06 UTC with ``python benchmarks/bench_training.py speed
---threads 2 1 --n-train 64 --n-infer 64 --repeats 5`` on the 2-core Xeon VM
-(AMX/AVX512-BF16), quiet (nothing else running)::
+Measured 2026-11-22 06:48-07:00 UTC with ``python
+benchmarks/bench_training.py all --threads 2 1 --n-train 256 --n-infer 256
+--repeats 7`` on the 2-core Xeon VM (AMX/AVX512-BF16), nothing else of ours
+running (the host was slower than in earlier runs: plain fp32 training 48
+samples/s on 2 threads against 67 at 06:06; ratios come from one run)::
 
-    # torch 2.13.0+cpu, input 128 x 94, batch 32, 64 training clips/epoch, 64 inference clips, median of 5 after 1 warm-up
-    speed raw   fp32 channels_last=False threads=2  train   66.9 samples/s (1.00x wall, 1.00x CPU)  infer   195.5 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
-    speed raw   fp32 channels_last=True  threads=2  train   88.9 samples/s (1.33x wall, 1.35x CPU)  infer   451.3 samples/s (2.31x wall, 2.27x CPU) [inference_mode]
-    speed raw   bf16 channels_last=False threads=2  train  100.0 samples/s (1.50x wall, 1.54x CPU)  infer   241.2 samples/s (1.23x wall, 1.25x CPU) [inference_mode]
-    speed raw   bf16 channels_last=True  threads=2  train  149.8 samples/s (2.24x wall, 2.37x CPU)  infer   950.6 samples/s (4.86x wall, 4.81x CPU) [inference_mode]
-    speed sersk fp32 channels_last=False threads=2  train   67.5 samples/s (1.01x wall, 1.00x CPU)  infer   376.3 samples/s (1.92x wall, 1.91x CPU) [predict_proba]
-    speed sersk bf16 channels_last=True  threads=2  train  150.6 samples/s (2.25x wall, 2.40x CPU)  infer  1048.8 samples/s (5.36x wall, 5.23x CPU) [predict_proba]
-    overhead  fp32 channels_last=False threads=2  raw torch   66.9 samples/s  sersk fit   67.5 samples/s  overhead  -0.9 % wall,  +0.4 % CPU time
-    overhead  bf16 channels_last=True  threads=2  raw torch  149.8 samples/s  sersk fit  150.6 samples/s  overhead  -0.5 % wall,  -1.4 % CPU time
-    speed raw   fp32 channels_last=False threads=1  train   42.3 samples/s (1.00x wall, 1.00x CPU)  infer   127.7 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
-    speed raw   fp32 channels_last=True  threads=1  train   55.4 samples/s (1.31x wall, 1.31x CPU)  infer   279.9 samples/s (2.19x wall, 2.19x CPU) [inference_mode]
-    speed raw   bf16 channels_last=False threads=1  train   69.3 samples/s (1.64x wall, 1.64x CPU)  infer   149.1 samples/s (1.17x wall, 1.17x CPU) [inference_mode]
-    speed raw   bf16 channels_last=True  threads=1  train  120.3 samples/s (2.84x wall, 2.84x CPU)  infer   658.1 samples/s (5.15x wall, 5.15x CPU) [inference_mode]
-    speed sersk fp32 channels_last=False threads=1  train   44.4 samples/s (1.05x wall, 1.05x CPU)  infer   271.5 samples/s (2.13x wall, 2.13x CPU) [predict_proba]
-    speed sersk bf16 channels_last=True  threads=1  train  116.6 samples/s (2.75x wall, 2.75x CPU)  infer   826.0 samples/s (6.47x wall, 6.47x CPU) [predict_proba]
-    overhead  fp32 channels_last=False threads=1  raw torch   42.3 samples/s  sersk fit   44.4 samples/s  overhead  -4.6 % wall,  -4.5 % CPU time
-    overhead  bf16 channels_last=True  threads=1  raw torch  120.3 samples/s  sersk fit  116.6 samples/s  overhead  +3.2 % wall,  +3.2 % CPU time
+    # torch 2.13.0+cpu, input 128 x 94, batch 32, 256 training clips/epoch, 256 inference clips, median of 7 after 1 warm-up
+    speed raw   fp32 channels_last=False threads=2  train   48.0 samples/s (1.00x wall, 1.00x CPU)  infer   155.1 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
+    speed raw   fp32 channels_last=True  threads=2  train   67.6 samples/s (1.41x wall, 1.42x CPU)  infer   365.2 samples/s (2.35x wall, 2.28x CPU) [inference_mode]
+    speed raw   bf16 channels_last=False threads=2  train   72.7 samples/s (1.51x wall, 1.58x CPU)  infer   179.7 samples/s (1.16x wall, 1.17x CPU) [inference_mode]
+    speed raw   bf16 channels_last=True  threads=2  train  109.4 samples/s (2.28x wall, 2.38x CPU)  infer   675.6 samples/s (4.35x wall, 4.26x CPU) [inference_mode]
+    speed sersk fp32 channels_last=False threads=2  train   58.1 samples/s (1.21x wall, 1.10x CPU)  infer   326.7 samples/s (2.11x wall, 2.05x CPU) [predict_proba]
+    speed sersk bf16 channels_last=True  threads=2  train  133.7 samples/s (2.78x wall, 2.64x CPU)  infer   829.2 samples/s (5.34x wall, 5.15x CPU) [predict_proba]
+    overhead  fp32 channels_last=False threads=2  raw torch   60.1 samples/s  sersk fit   58.1 samples/s  overhead  +3.6 % wall,  +4.1 % CPU time
+    overhead  bf16 channels_last=True  threads=2  raw torch  128.6 samples/s  sersk fit  133.7 samples/s  overhead  -3.8 % wall,  -7.6 % CPU time
+    speed raw   fp32 channels_last=False threads=1  train   33.2 samples/s (1.00x wall, 1.00x CPU)  infer    89.2 samples/s (1.00x wall, 1.00x CPU) [inference_mode]
+    speed raw   fp32 channels_last=True  threads=1  train   47.5 samples/s (1.43x wall, 1.43x CPU)  infer   231.9 samples/s (2.60x wall, 2.60x CPU) [inference_mode]
+    speed raw   bf16 channels_last=False threads=1  train   50.7 samples/s (1.53x wall, 1.53x CPU)  infer   106.5 samples/s (1.19x wall, 1.20x CPU) [inference_mode]
+    speed raw   bf16 channels_last=True  threads=1  train   81.1 samples/s (2.45x wall, 2.44x CPU)  infer   440.8 samples/s (4.94x wall, 4.94x CPU) [inference_mode]
+    speed sersk fp32 channels_last=False threads=1  train   33.7 samples/s (1.02x wall, 1.02x CPU)  infer   210.0 samples/s (2.35x wall, 2.35x CPU) [predict_proba]
+    speed sersk bf16 channels_last=True  threads=1  train   90.1 samples/s (2.72x wall, 2.71x CPU)  infer   554.0 samples/s (6.21x wall, 6.21x CPU) [predict_proba]
+    overhead  fp32 channels_last=False threads=1  raw torch   34.0 samples/s  sersk fit   33.7 samples/s  overhead  +0.8 % wall,  +0.8 % CPU time
+    overhead  bf16 channels_last=True  threads=1  raw torch   91.4 samples/s  sersk fit   90.1 samples/s  overhead  +1.5 % wall,  +1.5 % CPU time
+    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=2  median   31.0 ms (min   23.5 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=2  median   29.4 ms (min   24.6 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=2  median   13.5 ms (min   13.1 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=2  median   13.1 ms (min   12.5 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=librosa fp32 threads=1  median   14.9 ms (min   13.3 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=librosa bf16 threads=1  median   16.9 ms (min   13.5 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   fp32 threads=1  median   16.5 ms (min   12.3 ms, 20 warm calls)
+    e2e   predict(1 x 4 s WAV) backend=torch   bf16 threads=1  median   11.9 ms (min   11.4 ms, 20 warm calls)
 
-A run of ``all --threads 1`` at 04:53 UTC, with ``bench_accuracy.py`` busy on
-both cores, gave bf16 training x2.69 and inference x5.54 (1 thread), fp32
-overhead +9.5 %, and end-to-end ``predict`` of one 4 s WAV in 16.7 ms
-(librosa features, fp32), 14.7 ms (librosa, bf16), 14.5 ms (torch, fp32) and
-13.3 ms (torch, bf16).
-
-sersk's inference is faster than the raw loops of the same precision because
-its eval-mode conv blocks fold the batch norm into the convolution and
-max-pool by strided maxima (the raw loops run the plain model, layer by
-layer). Earlier runs (02:46 UTC, before that change, quieter machine) gave
-bf16 inference x4.06 (1 thread) and x3.30 (2 threads) through predict_proba,
-training x2.51 and x1.96, overhead fp32 -1.9 % / +3.3 %, bf16 +4.3 %.
+Before the cheaper dropout masks (06:06 UTC, quieter host, 64 clips, 5
+repeats) sersk's bf16 training was x2.25 (2 threads) and x2.75 (1 thread):
+``aten::bernoulli_`` (``F.dropout``'s masks) took 21 % of a bf16
+channels_last training step in ``torch.profiler``. Earlier still (02:46 UTC,
+before the eval-mode folding) bf16 inference was x4.06 (1 thread) and x3.30
+(2 threads) through predict_proba.
 """
 
 from __future__ import annotations

@@ -318,6 +318,7 @@ def run_row(
         "wall time (s)": f"{wall:.1f}",
     }
     print(" | ".join(str(v) for v in row.values()), flush=True)
+    row["_fold_uar"] = res.folds["uar"].astype(float).tolist()  # not a column
     return row, res
 
 
@@ -552,6 +553,7 @@ def targets_section(rows, experiments):
                 f"{best['features']} features, UAR {best['UAR']} "
                 f"({verdict} the {target:.2f} target)."
             )
+    lines += _parity_lines(si)
     for model in ("svm", "rf", "cnn", "crnn"):
         pair = {
             r["protocol"]: _uar(r)
@@ -573,8 +575,32 @@ def targets_section(rows, experiments):
     return lines + [""]
 
 
-def write_page(args, rows, experiments, timings, n_clips, n_actors):
+def _table(rows):
     import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in r.items() if k[0] != "_"} for r in rows])
+
+
+def _parity_lines(si):
+    """bf16 against fp32: the CRNN row and its fp32 experiment, fold by fold."""
+    base = {r["features"]: r for r in si if r["model"] == "crnn"}
+    lines = []
+    for fp32 in (r for r in si if r["model"] == "crnn fp32"):
+        bf16 = base.get(fp32["features"])
+        if bf16 is None:
+            continue
+        diff = np.subtract(bf16["_fold_uar"], fp32["_fold_uar"])
+        lines.append(
+            f"- bf16 parity (CRNN, {fp32['features']}, same folds and seeds): "
+            f"UAR {_uar(bf16):.3f} in bf16 versus {_uar(fp32):.3f} in fp32, "
+            f"bf16 {_uar(bf16) - _uar(fp32):+.3f}; per fold bf16 - fp32 = "
+            + ", ".join(f"{d:+.3f}" for d in diff)
+            + f" (fold std of the bf16 row {bf16['UAR'].split(' ± ')[1]})."
+        )
+    return lines
+
+
+def write_page(args, rows, experiments, timings, n_clips, n_actors):
 
     out = Path(args.output)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -619,7 +645,7 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
         "",
     ]
     if rows:
-        lines += [markdown_table(pd.DataFrame(rows), index=False), ""]
+        lines += [markdown_table(_table(rows), index=False), ""]
     if experiments:
         lines += [
             "## Improving the models (speaker-independent, 8 emotions)",
@@ -644,7 +670,7 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
             "same folds (bf16 parity); **+ per-speaker norm** standardises every mel "
             "band per actor over all its frames instead of per clip.",
             "",
-            markdown_table(pd.DataFrame(experiments), index=False),
+            markdown_table(_table(experiments), index=False),
             "",
         ]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -595,13 +595,12 @@ def _parity_lines(si):
             f"UAR {_uar(bf16):.3f} in bf16 versus {_uar(fp32):.3f} in fp32, "
             f"bf16 {_uar(bf16) - _uar(fp32):+.3f}; per fold bf16 - fp32 = "
             + ", ".join(f"{d:+.3f}" for d in diff)
-            + f" (fold std of the bf16 row {bf16['UAR'].split(' ± ')[1]})."
+            + f" (fold std of the bf16 row {np.std(bf16['_fold_uar']):.3f})."
         )
     return lines
 
 
 def write_page(args, rows, experiments, timings, n_clips, n_actors):
-
     out = Path(args.output)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [

@@ -201,6 +201,18 @@ def rate(n, timing):
     return n / wall, n / max(cpu, 1e-9)
 
 
+def print_overhead(precision, channels_last, threads, n, loop, sersk):
+    """One ``overhead`` line from the (wall, CPU) timings of both loops."""
+    (rw, rc), (sw, sc) = rate(n, loop), rate(n, sersk)
+    print(
+        f"overhead  {precision:4s} channels_last={channels_last!s:5s} threads={threads}"
+        f"  raw torch {rw:6.1f} samples/s  sersk fit {sw:6.1f} samples/s"
+        f"  overhead {100 * (rw / sw - 1):+5.1f} % wall,"
+        f" {100 * (rc / sc - 1):+5.1f} % CPU time",
+        flush=True,
+    )
+
+
 def part_overhead(args):
     X, y = make_data(args.n_train, args.n_mels, args.n_frames)
     threads = torch.get_num_threads()
@@ -212,14 +224,7 @@ def part_overhead(args):
         res = interleaved(
             {"raw": raw_epoch, "sersk": lambda clf=clf: clf.fit(X, y)}, args.repeats
         )
-        (rw, rc), (sw, sc) = rate(len(X), res["raw"]), rate(len(X), res["sersk"])
-        print(
-            f"overhead  {precision:4s} channels_last={cl!s:5s} threads={threads}"
-            f"  raw torch {rw:6.1f} samples/s  sersk fit {sw:6.1f} samples/s"
-            f"  overhead {100 * (rw / sw - 1):+5.1f} % wall,"
-            f" {100 * (rc / sc - 1):+5.1f} % CPU time",
-            flush=True,
-        )
+        print_overhead(precision, cl, threads, len(X), res["raw"], res["sersk"])
 
 
 def part_speed(args):
@@ -268,14 +273,7 @@ def part_speed(args):
     for precision, cl in (("fp32", False), ("bf16", True)):
         raw = f"loop  {precision} channels_last={cl!s:5s}"
         sk = f"sersk {precision} channels_last={cl!s:5s}"
-        (rw, rc), (sw, sc) = rate(len(X), train[raw]), rate(len(X), train[sk])
-        print(
-            f"overhead  {precision:4s} channels_last={cl!s:5s} threads={threads}"
-            f"  raw torch {rw:6.1f} samples/s  sersk fit {sw:6.1f} samples/s"
-            f"  overhead {100 * (rw / sw - 1):+5.1f} % wall,"
-            f" {100 * (rc / sc - 1):+5.1f} % CPU time",
-            flush=True,
-        )
+        print_overhead(precision, cl, threads, len(X), train[raw], train[sk])
 
 
 def part_e2e(args):

@@ -35,9 +35,9 @@ _METRICS = ("accuracy", "uar", "macro_f1", "fit_time", "predict_time")
 class LeakageWarning(UserWarning):
     """A cross-validation fold has the same speaker in training and test data.
 
-    Speech emotion recognition scores measured that way are inflated: the
-    classifier partly recognises the voice, not the emotion (on RAVDESS a random
-    split scores about 25 points of UAR more than a speaker-independent one).
+    Speech emotion recognition scores obtained that way are inflated: the
+    classifier partly recognises the voice, not the emotion (the user guide's
+    evaluation page shows the gap on RAVDESS).
     Use :class:`~sklearn.model_selection.GroupKFold` or
     :class:`~sklearn.model_selection.LeaveOneGroupOut` with the speaker ids as
     ``groups``.
@@ -157,7 +157,7 @@ def _fit_and_score(estimator, X, y, train, test, labels, fit_params):
 
 @dataclass(repr=False)
 class EvaluationResult:
-    """What :func:`evaluate` measured.
+    """What :func:`evaluate` computed.
 
     Attributes
     ----------

@@ -110,7 +110,8 @@ _COMMON_DOC = """
     precision : {{"fp32", "bf16"}}, default="fp32"
         "bf16" runs forward passes under bfloat16 autocast (the loss stays in
         float32); conv nets then also use the channels_last memory format.
-        Much faster on CPUs with AMX/AVX512-BF16 and on recent GPUs.
+        Pays off on CPUs with native bfloat16 (AMX, AVX512-BF16) and on recent
+        GPUs; see :doc:`/user_guide/gpu` for speeds.
     freq_mask, time_mask : int, default=0
         SpecAugment: maximum width (in coefficients / frames) of each random
         mask over the coefficient / time axis, applied to training batches
@@ -177,8 +178,8 @@ _COMMON_DOC = """
     ``lengths`` padded frames count as signal.
 
     **Augmentation.** ``freq_mask``, ``time_mask`` and ``noise_std`` act on the
-    feature batches during training only. Waveform-level augmentation (the
-    seed recipe: time stretch by 1.2 and pitch shift by +2 semitones) happens
+    feature batches during training only. Waveform-level augmentation (for
+    instance time stretch by 1.2 and pitch shift by +2 semitones) happens
     before feature extraction, by adding transformed copies of the training
     waveforms with their labels and speaker ids, e.g.
     ``librosa.effects.time_stretch(y, rate=1.2)`` and
@@ -186,8 +187,9 @@ _COMMON_DOC = """
     training folds only, never to test data.
 
     **Speed.** CPU training runs with ``torch.set_flush_denormal(True)``
-    (restored to False afterwards): denormal floats otherwise slow the CPU
-    kernels down about 2x late in training.
+    (restored to False afterwards): denormal floats that appear late in
+    training otherwise take slow paths in the CPU kernels (see
+    :doc:`/user_guide/gpu`).
 
     **Saving.** Fitted estimators (and pipelines holding them) can be pickled
     or dumped with joblib; a model fitted on a GPU loads on a CPU-only machine.
@@ -766,7 +768,7 @@ _doc(
     CRNNClassifier,
     """Convolutional recurrent classifier (conv blocks, BiLSTM, attention).
 
-    The seed CRNN for speech emotion recognition as a scikit-learn classifier:
+    A CRNN for speech emotion recognition as a scikit-learn classifier:
     Conv2D blocks (batch norm, max-pool, ReLU, dropout 0.3), two bidirectional
     LSTM layers (128 and 64 units), attention pooling over time that ignores
     padding, dense layers and a softmax over the classes. Trains on CUDA when

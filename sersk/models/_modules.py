@@ -107,8 +107,9 @@ def _dropout_masked(x, p):
     The same regulariser as :func:`torch.nn.functional.dropout` (every element
     kept independently, kept elements scaled so that the expectation is
     unchanged), but each 64-bit draw of torch's generator gives four 16-bit
-    uniforms instead of one draw per element: on CPU the Bernoulli sampling of
-    ``F.dropout`` took a fifth of a CRNN training step. The drop probability
+    uniforms instead of one draw per element, because on CPU the Bernoulli
+    sampling of ``F.dropout`` is a sizeable part of a conv-net training step
+    (figures in :doc:`/benchmarks`). The drop probability
     is rounded to a multiple of ``1 / 65536`` (at most 7.6e-6 away) and the
     scale is the inverse of the resulting keep probability. Reproducible
     under :func:`torch.manual_seed`. Returns None for tensors that are neither

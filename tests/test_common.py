@@ -168,6 +168,7 @@ def test_3d_fit_transform_consistency(est):
     state = dict(vars(est))
     out = est.transform(X)
     assert dict(vars(est)).keys() == state.keys()
+    # exact: the same transform on the same array, in the same process
     np.testing.assert_array_equal(out, unfitted)
     np.testing.assert_array_equal(clone(est).fit_transform(X), out)
     np.testing.assert_array_equal(est.fit(X).transform(X), out)
@@ -181,9 +182,13 @@ def test_3d_sample_order_and_subset_invariance(est):
     X = _frames()
     out = clone(est).fit(X).transform(X)
     perm = np.random.default_rng(1).permutation(len(X))
-    np.testing.assert_allclose(est.transform(X[perm]), out[perm], rtol=1e-6)
+    # Another batch size or order may change how the reductions are blocked
+    # (SIMD width, torch chunks): a few float32 ulps of O(1) values, and an
+    # atol for outputs near zero where rtol alone would demand bit equality.
+    tol = dict(rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(est.transform(X[perm]), out[perm], **tol)
     for i in (0, 5):
-        np.testing.assert_allclose(est.transform(X[i : i + 1])[0], out[i], rtol=1e-6)
+        np.testing.assert_allclose(est.transform(X[i : i + 1])[0], out[i], **tol)
 
 
 @pytest.mark.parametrize("est", FRAME_ESTIMATORS, ids=_ids)
@@ -205,11 +210,15 @@ def test_3d_pickle_and_readonly_memmap(est, tmp_path):
     est = clone(est).fit(X)
     out = est.transform(X)
     restored = pickle.loads(pickle.dumps(est))
+    # exact: the same parameters, the same array, the same code path
     np.testing.assert_array_equal(restored.transform(X), out)
     np.save(tmp_path / "X.npy", X)
     X_mm = np.load(tmp_path / "X.npy", mmap_mode="r")
-    np.testing.assert_array_equal(restored.transform(X_mm), out)
-    np.testing.assert_array_equal(restored.transform(np.asfortranarray(X)), out)
+    # Another memory layout (memmap alignment, Fortran order) may change the
+    # order of the float32 reductions: a few ulps of O(1) values.
+    tol = dict(rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(restored.transform(X_mm), out, **tol)
+    np.testing.assert_allclose(restored.transform(np.asfortranarray(X)), out, **tol)
 
 
 @pytest.mark.parametrize("est", FRAME_ESTIMATORS, ids=_ids)

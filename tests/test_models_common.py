@@ -1,7 +1,7 @@
 """scikit-learn's estimator checks for the deep classifiers.
 
 scikit-learn's common checks feed 2-D data. The classifiers take 3-D
-``(n_clips, n_coeffs, n_frames)`` input and (by design, issue 4) reject 2-D X,
+``(n_clips, n_coeffs, n_frames)`` input and (by design) reject 2-D X,
 so they declare ``input_tags.three_d_array=True, two_d_array=False``; with these
 tags ``check_estimator`` only runs its data-free API checks on the bare
 classifier. To cover the data-dependent checks too, each classifier also runs

@@ -1,4 +1,4 @@
-"""The fast inference path of the deep classifiers (issue 5, item 4).
+"""The fast inference path of the deep classifiers.
 
 benchmarks/bench_training.py compares sersk's ``predict_proba`` with a raw
 ``torch.inference_mode`` forward; these tests pin down that both compute the

@@ -90,8 +90,8 @@ class _Batch:
     """A validated batch: one fixed-size array, a list of ragged arrays, or lazy.
 
     ``lazy`` (only from ``check_waveforms(..., allow_lazy=True)``) is a
-    :class:`~sersk.features.LazyWaveforms`; :func:`transform_in_chunks` feeds
-    it to the consumer one chunk at a time.
+    :class:`~sersk.features.LazyWaveforms`; :func:`sersk.features._compute.compute`
+    reads it one chunk at a time.
     """
 
     def __init__(self, fixed=None, ragged=None, lazy=None):
@@ -120,8 +120,8 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
 
     A :class:`~sersk.features.LazyWaveforms` (``AudioLoader(lazy=True)``) is
     returned unread as ``_Batch(lazy=X)`` when ``allow_lazy`` (the consumer
-    streams it with :func:`transform_in_chunks`); otherwise it is loaded
-    whole (``np.asarray``), which works but saves no memory.
+    streams it); otherwise it is loaded whole (``np.asarray``), which works
+    but saves no memory.
     """
     if _is_lazy(X):
         if allow_lazy:
@@ -364,10 +364,7 @@ class _StatelessBase(TransformerMixin, BaseEstimator):
             float32 array, or a 1-D object array of float32 arrays for a
             variable-length input batch.
         """
-        batch = self._validate_all(X)
-        return transform_in_chunks(
-            batch, self._transform_batch, estimator_name=type(self).__name__
-        )
+        return self._transform_batch(self._validate_all(X))
 
 
 class _StatelessTransformer(_NoPandasOutputMixin, _StatelessBase):
@@ -377,36 +374,3 @@ class _StatelessTransformer(_NoPandasOutputMixin, _StatelessBase):
         # No automatic pandas wrapping: outputs are waveforms or 3-D frames.
         kwargs.setdefault("auto_wrap_output_keys", None)
         super().__init_subclass__(**kwargs)
-
-
-def transform_in_chunks(batch, compute, *, estimator_name):
-    """``compute(batch)``; a lazy batch is streamed chunk by chunk.
-
-    The one place where lazy waveforms (:class:`~sersk.features.LazyWaveforms`,
-    from ``AudioLoader(lazy=True)``) are consumed: the clips are loaded
-    ``LazyWaveforms.iter_chunks()`` at a time (about 4 MiB of waveforms, see
-    :data:`sersk.features._loader.LAZY_CHUNK_BYTES`), each chunk is checked
-    like an in-memory batch and computed with ``compute(_Batch(fixed=chunk))``,
-    and the result is written into an output preallocated at the first chunk.
-    Only the output plus one chunk of waveforms and of the consumer's
-    intermediates are alive at once. The values are those of the eager path,
-    since every consumer computes each clip independently of the others.
-    """
-    lazy = getattr(batch, "lazy", None)
-    if lazy is None:
-        return compute(batch)
-    out = None
-    for sl, chunk in lazy.iter_chunks():
-        part = compute(check_waveforms(chunk, estimator_name=estimator_name))
-        del chunk
-        if out is None:
-            out = np.empty((len(lazy),) + part.shape[1:], dtype=part.dtype)
-        out[sl] = part
-        del part
-    return out
-
-
-def _chunk_slices(n, chunk):
-    chunk = max(1, int(chunk))
-    for start in range(0, n, chunk):
-        yield slice(start, min(n, start + chunk))

@@ -6,52 +6,11 @@ import numpy as np
 
 from ..utils._sklearn_compat import _fit_context, check_is_fitted
 from ._base import _StatelessBase, check_frame_batch
+from ._kernels import pool
 
 __all__ = ["TimePooling"]
 
 _STATS = ("mean", "std", "min", "max", "median", "skew", "kurtosis")
-
-
-def _moments(X):
-    """Skewness and excess kurtosis over the last axis (biased, as scipy's defaults).
-
-    Rows that are constant (up to float32 rounding) get 0 for both instead of
-    NaN: scipy returns NaN there.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    mu = X.mean(axis=-1, keepdims=True)
-    d = X - mu
-    d2 = d * d
-    m2 = d2.mean(axis=-1)
-    m3 = (d2 * d).mean(axis=-1)
-    m4 = (d2 * d2).mean(axis=-1)
-    constant = m2 <= (np.finfo(np.float32).resolution * np.abs(mu[..., 0])) ** 2
-    safe = np.where(constant, 1.0, m2)
-    skew = np.where(constant, 0.0, m3 / safe**1.5)
-    kurt = np.where(constant, 0.0, m4 / safe**2 - 3.0)
-    return skew, kurt
-
-
-def _pool(X, stats):
-    """``(..., n_coeffs, n_frames)`` -> ``(..., n_stats * n_coeffs)``, stat-major."""
-    out = []
-    moments = None
-    for stat in stats:
-        if stat == "mean":
-            out.append(X.mean(axis=-1, dtype=np.float64))
-        elif stat == "std":
-            out.append(X.std(axis=-1, dtype=np.float64))
-        elif stat == "min":
-            out.append(X.min(axis=-1))
-        elif stat == "max":
-            out.append(X.max(axis=-1))
-        elif stat == "median":
-            out.append(np.median(X, axis=-1))
-        else:
-            if moments is None:
-                moments = _moments(X)
-            out.append(moments[0] if stat == "skew" else moments[1])
-    return np.concatenate(out, axis=-1).astype(np.float32)
 
 
 class TimePooling(_StatelessBase):
@@ -193,8 +152,8 @@ class TimePooling(_StatelessBase):
             )
         stats = self._stats()
         if batch.ragged is None:
-            return _pool(batch.fixed, stats)
-        return np.stack([_pool(x, stats) for x in batch.ragged])
+            return pool(batch.fixed, stats)
+        return np.stack([pool(x, stats) for x in batch.ragged])
 
     def get_feature_names_out(self, input_features=None):
         """Names of the pooled features: ``<coefficient>_<stat>``.

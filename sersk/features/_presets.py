@@ -9,17 +9,10 @@ same feature names):
   TimePooling(stats))`` pieces. Every piece can be tuned, replaced or
   dropped like any FeatureUnion part; each spectral piece computes its own
   STFT (four STFTs for the six features).
-- :class:`ClassicFeatures` (what ``make_classic_features(shared_stft=True)``
-  returns): one transformer built on the shared-STFT engine
-  (:func:`sersk.features._engine.compute_features`). For each chunk of
-  clips it computes the power spectrogram **once**, derives the mel, MFCC,
-  chroma and contrast from it, frames ZCR and RMS from the waveforms, pools
-  every feature over time and drops the frame-level arrays, so memory stays
-  at the pooled output plus one chunk. Filter banks are built once per
-  parameter set (cached). It computes with torch (CPU or CUDA).
-
-The two agree within the tolerances of the torch backend (documented in
-:class:`ClassicFeatures`, tested in ``tests/test_features_backend_wiring.py``).
+- :class:`ClassicFeatures` (``make_classic_features(shared_stft=True)``): the
+  same pieces asked for their part of one power spectrogram per chunk of
+  clips, through the same kernels, each pooled at once, so memory stays at
+  the pooled output plus one chunk.
 """
 
 from __future__ import annotations
@@ -30,18 +23,20 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _StatelessBase, check_waveforms, ragged_array, transform_in_chunks
+from ._base import _StatelessBase
+from ._compute import _Computed
 from ._pooling import _STATS, TimePooling
-from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast, _resolve_device
+from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
 from ._temporal import RMS, ZeroCrossingRate
 
 __all__ = ["ClassicFeatures", "make_classic_features"]
 
 #: Feature names of the classic vector, in the order of the FeatureUnion preset.
 _CLASSIC = ("zcr", "rms", "mfcc", "chroma", "mel", "contrast")
+_TIME_DOMAIN = ("zcr", "rms")
 
 
-class ClassicFeatures(_StatelessBase):
+class ClassicFeatures(_Computed, _StatelessBase):
     """Pooled classic features of waveforms, computed from one shared STFT.
 
     The same vector as :func:`make_classic_features` (its default
@@ -49,10 +44,7 @@ class ClassicFeatures(_StatelessBase):
     clips the power spectrogram is computed once and the mel spectrogram
     (in dB), MFCC, chroma and spectral contrast are derived from it; ZCR
     and RMS are framed from the waveforms; each feature is pooled over time
-    at once. On a shared 2-core CPU (``benchmarks/bench_backends.py``, 200
-    clips x 3 s) it took 8.3 ms per clip: 2.5x faster than the default
-    FeatureUnion (``backend="auto"``, 20.7 ms) and 12x faster than the
-    FeatureUnion of librosa-backend transformers (97.5 ms).
+    at once (its speed against the FeatureUnion is in ``docs/benchmarks.rst``).
 
     Parameters
     ----------
@@ -180,10 +172,6 @@ class ClassicFeatures(_StatelessBase):
         return feats
 
     def _stats(self):
-        return TimePooling(stats=self.stats)._stats()
-
-    def _check_params(self):
-        self._features()
         stats = (self.stats,) if isinstance(self.stats, str) else tuple(self.stats)
         bad = [s for s in stats if s not in _STATS]
         if not stats or bad or len(set(stats)) != len(stats):
@@ -191,20 +179,18 @@ class ClassicFeatures(_StatelessBase):
                 f"The 'stats' parameter of ClassicFeatures must be distinct statistics "
                 f"among {list(_STATS)}. Got {self.stats!r} instead."
             )
+        return stats
+
+    def _check_params(self):
+        self._stats()
         if "mfcc" in self._features() and self.n_mfcc > self.n_mels:
             raise ValueError(
                 f"The 'n_mfcc' parameter of ClassicFeatures ({self.n_mfcc}) cannot "
                 f"exceed n_mels ({self.n_mels}). Lower n_mfcc or raise n_mels."
             )
-        return _resolve_device(self.device, "ClassicFeatures")
-
-    def _check_input(self, X):
-        return check_waveforms(X, estimator_name="ClassicFeatures", allow_lazy=True)
-
-    def _validate_all(self, X):
-        self._validate_params()
-        device = self._check_params()
-        return self._check_input(X), device
+        for piece in self._pieces().values():
+            piece._check_params()
+        super()._check_params()
 
     def transform(self, X):
         """Compute the pooled features of a batch (``fit`` is not needed).
@@ -220,48 +206,16 @@ class ClassicFeatures(_StatelessBase):
         X_out : ndarray of shape (n_clips, n_features_out)
             float32 pooled features (columns as ``get_feature_names_out``).
         """
-        batch, device = self._validate_all(X)
-        # lazy waveforms (AudioLoader(lazy=True)) are streamed chunk by chunk
-        return transform_in_chunks(
-            batch,
-            lambda b: self._compute(b, device),
-            estimator_name="ClassicFeatures",
-        )
-
-    def _compute(self, batch, device):
-        from ._engine import compute_features
-
-        data = batch.fixed if batch.ragged is None else ragged_array(batch.ragged)
-        features = self._features()
-        res = compute_features(
-            data,
-            int(self.sr),
-            features=features,
-            stats=self._stats(),
-            device=device,
-            n_jobs=self.n_jobs,
-            n_fft=int(self.n_fft),
-            hop_length=int(self.hop_length),
-            n_mels=int(self.n_mels),
-            n_mfcc=int(self.n_mfcc),
-            tuning=None if self.tuning is None else float(self.tuning),
-        )
-        return np.ascontiguousarray(
-            np.concatenate([res[f] for f in features], axis=1), dtype=np.float32
-        )
-
-    def _transform_batch(self, batch):  # pragma: no cover - transform is overridden
-        raise NotImplementedError
+        return super().transform(X)
 
     def _pieces(self):
-        """The equivalent single-feature transformers (names of their coefficients)."""
-        stft = {"sr": self.sr, "n_fft": self.n_fft, "hop_length": self.hop_length}
-        frames = {
-            "sr": self.sr,
-            "frame_length": self.n_fft,
-            "hop_length": self.hop_length,
-        }
-        return {
+        """The single-feature transformers whose parts this vector computes."""
+        common = {"sr": self.sr, "hop_length": self.hop_length, "device": self.device}
+        stft, frames = (
+            {**common, "n_fft": self.n_fft},
+            {**common, "frame_length": self.n_fft},
+        )
+        pieces = {
             "zcr": ZeroCrossingRate(**frames),
             "rms": RMS(**frames),
             "mfcc": MFCC(n_mfcc=self.n_mfcc, n_mels=self.n_mels, **stft),
@@ -269,6 +223,17 @@ class ClassicFeatures(_StatelessBase):
             "mel": MelSpectrogram(n_mels=self.n_mels, **stft),
             "contrast": SpectralContrast(**stft),
         }
+        return {f: pieces[f] for f in self._features()}
+
+    def _frames(self, K, x):
+        pieces, stats, cache = self._pieces(), self._stats(), {}
+        if set(pieces) - set(_TIME_DOMAIN):
+            P = K.power_stft(x, self.n_fft, self.hop_length)
+        parts = [
+            piece._frames(K, x) if f in _TIME_DOMAIN else piece._from_power(K, P, cache)
+            for f, piece in pieces.items()
+        ]
+        return K.concat([K.pool(F, stats) for F in parts])
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, as those of the FeatureUnion preset.
@@ -284,11 +249,9 @@ class ClassicFeatures(_StatelessBase):
             ``"<feature>__<coefficient>_<stat>"``, e.g. ``"mfcc__mfcc0_mean"``.
         """
         stats = self._stats()
-        pieces = self._pieces()
         names = []
-        for f in self._features():
-            coefs = pieces[f]._coef_names()
-            names += [f"{f}__{c}_{s}" for s in stats for c in coefs]
+        for f, piece in self._pieces().items():
+            names += [f"{f}__{c}_{s}" for s in stats for c in piece._coef_names()]
         return np.asarray(names, dtype=object)
 
 
@@ -317,7 +280,7 @@ def make_classic_features(
 
     With ``shared_stft=True`` it returns the equivalent
     :class:`ClassicFeatures` instead: same columns and names, one STFT for
-    all the spectral features (2.5x faster on CPU), tuned through its
+    all the spectral features (faster), tuned through its
     own parameters (``set_params(n_mfcc=20, features=(...))``).
 
     Parameters

@@ -1,18 +1,15 @@
 """Time-domain frame-level features: zero-crossing rate and RMS energy.
 
-Both accept ``backend``/``device``/``n_jobs`` like the spectral transformers
-(see :mod:`sersk.features._spectral`). On the CPU, ``backend="auto"`` uses
-numpy for both (measured with ``benchmarks/bench_backends.py``: torch was
-0.96x the speed for RMS, equal within 1e-6, and 0.7x for the exact ZCR), so
-neither imports torch by default; torch only with ``device="cuda"``.
+Both accept ``backend``/``device``/``n_jobs`` like the spectral transformers.
+On the CPU, ``backend="auto"`` uses numpy for both (torch is no faster for
+these framed sums), so neither imports torch by default; torch only with
+``device="cuda"``.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..utils._sklearn_compat import Integral, Interval
-from ._spectral import _BACKEND_CONSTRAINTS, _FrameFeature, _n_frames
+from ._compute import BACKEND_CONSTRAINTS, _FrameFeature
 
 __all__ = ["ZeroCrossingRate", "RMS"]
 
@@ -20,19 +17,40 @@ _CONSTRAINTS = {
     "sr": [Interval(Integral, 1, None, closed="left")],
     "frame_length": [Interval(Integral, 1, None, closed="left")],
     "hop_length": [Interval(Integral, 1, None, closed="left")],
-    **_BACKEND_CONSTRAINTS,
+    **BACKEND_CONSTRAINTS,
 }
 
 
 class _TimeFeature(_FrameFeature):
-    def _frames_for(self, n_samples):
-        return _n_frames(n_samples, self.frame_length, self.hop_length)
+    #: numpy is as fast as torch on the CPU for these framed sums
+    _auto_backend = "librosa"
+    _parameter_constraints: dict = dict(_CONSTRAINTS)
 
-    def _clip_bytes(self, n_samples):
-        return self.frame_length * self._frames_for(n_samples) * 4
+    def __init__(
+        self,
+        sr=16000,
+        *,
+        frame_length=2048,
+        hop_length=512,
+        backend="auto",
+        device="auto",
+        n_jobs=None,
+    ):
+        self.sr = sr
+        self.frame_length = frame_length
+        self.hop_length = hop_length
+        self.backend = backend
+        self.device = device
+        self.n_jobs = n_jobs
 
-    def _n_coeffs(self):
-        return 1
+    def _frame_length(self):
+        return self.frame_length
+
+    def _coef_names(self):
+        return [self._kernel]
+
+    def _frames(self, K, x):
+        return getattr(K, self._kernel)(x, self.frame_length, self.hop_length)
 
 
 class ZeroCrossingRate(_TimeFeature):
@@ -84,57 +102,7 @@ class ZeroCrossingRate(_TimeFeature):
     True
     """
 
-    _parameter_constraints: dict = dict(_CONSTRAINTS)
-
-    def __init__(
-        self,
-        sr=16000,
-        *,
-        frame_length=2048,
-        hop_length=512,
-        backend="auto",
-        device="auto",
-        n_jobs=None,
-    ):
-        self.sr = sr
-        self.frame_length = frame_length
-        self.hop_length = hop_length
-        self.backend = backend
-        self.device = device
-        self.n_jobs = n_jobs
-
-    #: numpy's cumulative sum is as fast as torch on CPU (and exact either way)
-    _auto_backend = "librosa"
-
-    def _coef_names(self):
-        return ["zcr"]
-
-    def _compute_torch(self, X, device):
-        from . import _torch_backend as tb
-
-        return tb.zero_crossing_rate(
-            X,
-            frame_length=int(self.frame_length),
-            hop_length=int(self.hop_length),
-            device=device,
-        )
-
-    def _compute(self, X):
-        fl, hop = self.frame_length, self.hop_length
-        pad = fl // 2
-        y = np.pad(X, ((0, 0), (pad, pad)), mode="edge")
-        y[np.abs(y) <= 1e-10] = 0.0
-        sign = np.signbit(y)
-        # crossing[:, j] is True when samples j and j+1 differ in sign
-        crossing = sign[:, 1:] != sign[:, :-1]
-        cum = np.zeros((y.shape[0], y.shape[1]), dtype=np.int64)
-        np.cumsum(crossing, axis=1, out=cum[:, 1:])
-        n_frames = self._frames_for(X.shape[1])
-        starts = np.arange(n_frames) * hop
-        # a frame covers samples [start, start + fl); its crossings lie between
-        # consecutive samples inside it
-        counts = cum[:, starts + fl - 1] - cum[:, starts]
-        return (counts / fl).astype(np.float32)[:, np.newaxis, :]
+    _kernel = "zcr"
 
 
 class RMS(_TimeFeature):
@@ -181,47 +149,4 @@ class RMS(_TimeFeature):
     ((1, 1, 16), 0.5)
     """
 
-    _parameter_constraints: dict = dict(_CONSTRAINTS)
-
-    def __init__(
-        self,
-        sr=16000,
-        *,
-        frame_length=2048,
-        hop_length=512,
-        backend="auto",
-        device="auto",
-        n_jobs=None,
-    ):
-        self.sr = sr
-        self.frame_length = frame_length
-        self.hop_length = hop_length
-        self.backend = backend
-        self.device = device
-        self.n_jobs = n_jobs
-
-    #: torch is no faster on CPU for this framed mean square
-    _auto_backend = "librosa"
-
-    def _coef_names(self):
-        return ["rms"]
-
-    def _compute(self, X):
-        import librosa
-
-        fl = self.frame_length
-        pad = fl // 2
-        y = np.pad(X, ((0, 0), (pad, pad)), mode="constant")
-        frames = librosa.util.frame(y, frame_length=fl, hop_length=self.hop_length)
-        power = np.mean(np.square(frames), axis=-2, keepdims=True)
-        return np.sqrt(power)
-
-    def _compute_torch(self, X, device):
-        from . import _torch_backend as tb
-
-        return tb.rms(
-            X,
-            frame_length=int(self.frame_length),
-            hop_length=int(self.hop_length),
-            device=device,
-        )
+    _kernel = "rms"

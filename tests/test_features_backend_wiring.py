@@ -1,7 +1,7 @@
 """backend= / device= / n_jobs= of the feature transformers, and ClassicFeatures.
 
 Parity of the torch backend with the librosa backend (documented tolerances
-of sersk.features._torch_backend), backend selection, CUDA errors, parallel
+of sersk.features._torch_kernels), backend selection, CUDA errors, parallel
 workers, and the shared-STFT classic vector against the FeatureUnion preset.
 """
 
@@ -28,9 +28,10 @@ from sersk.features import (
     MelSpectrogram,
     SpectralContrast,
     ZeroCrossingRate,
-    _spectral,
+    _compute,
     make_classic_features,
 )
+from sersk.features._compute import resolve_backend
 
 torch = pytest.importorskip("torch")
 
@@ -75,7 +76,10 @@ def _assert_close(a, b, atol):
     if atol == 0.0:
         np.testing.assert_array_equal(a, b)
     else:
-        np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+        # plus float32 rounding relative to the value: liftered MFCCs reach
+        # thousands, where one float32 step is 2.4e-4 and sums of 128 terms
+        # accumulate differently on AVX-512 and AMX (seen: 3.9e-3 at 2194)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=atol)
 
 
 @pytest.mark.filterwarnings("ignore:Trying to estimate tuning")
@@ -134,13 +138,13 @@ def test_auto_backend_rule():
         ZeroCrossingRate: "librosa",
     }
     for cls, backend in expected.items():
-        got = cls()._resolve_backend()
+        got = resolve_backend(cls())
         assert got == (backend, device if backend == "torch" else None), cls
-        assert cls(device="cpu", backend="torch")._resolve_backend() == (
+        assert resolve_backend(cls(device="cpu", backend="torch")) == (
             "torch",
             "cpu",
         )
-        assert cls(backend="librosa")._resolve_backend() == ("librosa", None)
+        assert resolve_backend(cls(backend="librosa")) == ("librosa", None)
     # auto on the CPU computes the same values as the chosen backend
     X = _noisy_speechlike(2, 8000)
     np.testing.assert_array_equal(
@@ -186,8 +190,9 @@ def test_bad_backend_params(param, value, message):
 
 def test_importing_features_does_not_import_torch():
     code = (
-        "import sys, sersk.features as f;"
-        "assert f.ZeroCrossingRate()._resolve_backend() == ('librosa', None);"
+        "import sys, sersk.features as f; from sersk.features._compute import "
+        "resolve_backend; assert resolve_backend(f.ZeroCrossingRate()) == "
+        "('librosa', None);"
         "f.make_classic_features(shared_stft=True).get_feature_names_out();"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
@@ -197,21 +202,21 @@ def test_importing_features_does_not_import_torch():
 class _RecordThreads(MelSpectrogram):
     """Records the thread limits seen while computing (in-process worker test)."""
 
-    def _compute_block(self, X, backend, device):
+    def _frames(self, K, x):
         from threadpoolctl import threadpool_info
 
         self.seen_ = (
-            torch.get_num_threads(),
+            K.context is not None and torch.get_num_threads(),
             {p["num_threads"] for p in threadpool_info()},
         )
-        return super()._compute_block(X, backend, device)
+        return super()._frames(K, x)
 
 
 def test_worker_limits_threads_and_restores_them():
     est = _RecordThreads(n_mels=16)
     X = _noisy_speechlike(2, 4000)
     before = torch.get_num_threads()
-    out = _spectral._compute_in_worker(est, X, "torch", "cpu")
+    out = _compute._in_worker(est, "torch", "cpu", X)
     assert est.seen_[0] == 1 and est.seen_[1] <= {1}
     assert torch.get_num_threads() == before
     np.testing.assert_array_equal(
@@ -231,8 +236,12 @@ def test_n_jobs_gives_the_same_values():
 @pytest.mark.slow  # worker processes importing torch: ~20 s on 2 busy cores
 def test_n_jobs_with_torch_gives_the_same_values(speech):
     est = MFCC(n_mfcc=13, deltas=1, backend="torch", device="cpu")
-    np.testing.assert_array_equal(
-        clone(est).set_params(n_jobs=2).transform(speech), est.transform(speech)
+    # blocks of other sizes, one thread per worker: float32 rounding (MFCC units)
+    np.testing.assert_allclose(
+        clone(est).set_params(n_jobs=2).transform(speech),
+        est.transform(speech),
+        rtol=0,
+        atol=1e-3,
     )
     shared = ClassicFeatures(n_mfcc=13, n_mels=32, device="cpu")
     np.testing.assert_allclose(

@@ -131,12 +131,10 @@ def test_other_consumers_load_the_whole_array(wavs):
         StandardScaler().fit_transform(lazy), StandardScaler().fit_transform(eager)
     )
     np.testing.assert_array_equal(_safe_indexing(lazy, [4, 0]), eager[[4, 0]])
-    from sersk.features._engine import compute_features
-
-    kw = {"features": ("rms",), "n_fft": 512, "hop_length": 256, "device": "cpu"}
+    # a consumer that is not a sersk transformer gets the array itself
     np.testing.assert_array_equal(
-        compute_features(lazy, SR, **kw)["rms"],
-        compute_features(eager, SR, **kw)["rms"],
+        FunctionTransformer(lambda X: np.asarray(X)[:, ::2]).fit_transform(lazy),
+        eager[:, ::2],
     )
 
 
@@ -396,7 +394,8 @@ def test_lazy_pipeline_never_holds_all_waveforms(write_wav, monkeypatch):
 
     out_lazy, peak_lazy = _traced_peak(lambda: run(True))
     out_eager, peak_eager = _traced_peak(lambda: run(False))
-    np.testing.assert_array_equal(out_lazy, out_eager)
+    # chunks of other sizes may take other FFT / BLAS code paths (dB units)
+    np.testing.assert_allclose(out_lazy, out_eager, rtol=0, atol=1e-3)
     assert peak_eager > wave_bytes
     assert peak_lazy < 0.5 * wave_bytes
     assert peak_lazy < peak_eager / 2

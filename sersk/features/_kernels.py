@@ -52,19 +52,18 @@ def chroma_table(sr, n_fft, n_chroma, tuning):
 
 
 @functools.lru_cache(maxsize=32)
-def dct_table(n_mfcc, n_mels, lifter):
-    """Rows of the orthonormal DCT-II (``scipy.fft.dct(norm="ortho")``), liftered."""
+def dct_table(n_mfcc, n_mels):
+    """Rows of the orthonormal DCT-II: ``scipy.fft.dct(S, norm="ortho", axis=0)[:n_mfcc]``."""
     from scipy.fft import dct
 
-    D = dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]
-    if lifter > 0:
-        D = (
-            D
-            * (1 + (lifter / 2) * np.sin(np.pi * np.arange(1, 1 + n_mfcc) / lifter))[
-                :, None
-            ]
-        )
-    return _readonly(D)
+    return _readonly(dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc])
+
+
+@functools.lru_cache(maxsize=32)
+def lifter_table(n_mfcc, lifter):
+    """Diagonal matrix of librosa's cepstral liftering (applied after the DCT)."""
+    li = 1 + (lifter / 2) * np.sin(np.pi * np.arange(1, 1 + n_mfcc) / lifter)
+    return _readonly(np.diag(li))
 
 
 @functools.lru_cache(maxsize=16)

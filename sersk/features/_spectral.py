@@ -19,7 +19,7 @@ import numpy as np
 
 from ..utils._sklearn_compat import Integral, Interval, Options, Real, StrOptions
 from ._compute import BACKEND_CONSTRAINTS, _FrameFeature
-from ._kernels import chroma_table, contrast_bands, dct_table, mel_table
+from ._kernels import chroma_table, contrast_bands, dct_table, lifter_table, mel_table
 
 __all__ = ["MelSpectrogram", "MFCC", "Chroma", "SpectralContrast"]
 
@@ -350,8 +350,10 @@ class MFCC(_MelRecipe):
         ]
 
     def _from_power(self, K, P, cache):
-        table = dct_table(int(self.n_mfcc), int(self.n_mels), float(self.lifter))
+        table = dct_table(int(self.n_mfcc), int(self.n_mels))
         M = K.apply(table, self._log_mel(K, P, cache, self.top_db))
+        if self.lifter > 0:
+            M = K.apply(lifter_table(int(self.n_mfcc), float(self.lifter)), M)
         if self.deltas == 0:
             return M
         return K.concat([M] + [K.delta(M, k) for k in range(1, self.deltas + 1)])

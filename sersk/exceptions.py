@@ -11,6 +11,7 @@ __all__ = [
     "InvalidAudioError",
     "DatasetNotFoundError",
     "AudioLoadWarning",
+    "TrainingInterruptedWarning",
 ]
 
 
@@ -42,3 +43,37 @@ class AudioLoadWarning(UserWarning):
     def __init__(self, message, bad_files=()):
         super().__init__(message)
         self.bad_files = list(bad_files)
+
+
+class TrainingInterruptedWarning(UserWarning):
+    """Training of a deep classifier was stopped by KeyboardInterrupt (Ctrl-C).
+
+    skorch ends the epoch loop quietly on KeyboardInterrupt, so that a notebook
+    keeps the model trained so far; sersk's classifiers keep that behaviour but
+    record it: ``interrupted_`` is True, the last row of ``history`` holds
+    ``interrupted=True``, and this warning names the epoch reached. Code that
+    must not go on with a cut-short model (a script, the ``sersk`` command)
+    checks ``interrupted_`` or turns the warning into an error::
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TrainingInterruptedWarning)
+            clf.fit(X, y)
+
+    Attributes
+    ----------
+    epoch : int or None
+        Epoch (counted from 1 within this call to ``fit``) during which
+        training stopped; 0 when it stopped before the first epoch began.
+    max_epochs : int or None
+        The ``max_epochs`` the call would have trained for.
+    """
+
+    def __init__(self, message, epoch=None, max_epochs=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.max_epochs = max_epochs
+
+    def __reduce__(self):
+        # keep the attributes when the warning is raised as an error in a
+        # worker process and pickled back
+        return type(self), (str(self), self.epoch, self.max_epochs)

@@ -220,6 +220,18 @@ def test_bad_estimator_and_lengths():
         evaluate(FixedPredictionClassifier(), X, y[:5], groups=speakers)
 
 
+def test_missing_labels_are_named():
+    X, y, speakers, _ = _known_problem()
+    y = y.astype(object)
+    y[[3, 7]] = None
+    with pytest.raises(
+        ValueError,
+        match=r"Input y contains NaN or None: 2 missing label\(s\) at position\(s\) "
+        r"\[3, 7\]",
+    ):
+        evaluate(FixedPredictionClassifier(), X, y, groups=speakers)
+
+
 class _WrongLabels(FixedPredictionClassifier):
     def predict(self, X):
         return np.array(["???"] * len(X))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
@@ -14,7 +15,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from skorch.callbacks import Callback
 
+from sersk.exceptions import TrainingInterruptedWarning
 from sersk.models import (
     CNNClassifier,
     CNNLSTMClassifier,
@@ -609,3 +612,125 @@ def test_cuda_training_and_cpu_reload(cls, data, tmp_path):
     assert next(auto.module_.parameters()).is_cuda
     it = auto.get_iterator(auto.get_dataset(X, np.zeros(len(X))), training=True)
     assert it.pin_memory
+
+
+# ------------------------------------------------------ interrupted training
+class _CtrlCAt(Callback):
+    """Raise KeyboardInterrupt, as Ctrl-C does, at the end of a given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("cls", ALL, ids=IDS)
+def test_keyboard_interrupt_is_recorded_and_warned(cls, data):
+    X, y, groups = data
+    clf = tiny(cls, max_epochs=5, callbacks=[("ctrl_c", _CtrlCAt(2))])
+    with pytest.warns(
+        TrainingInterruptedWarning,
+        match=rf"{cls.__name__}.fit was interrupted \(KeyboardInterrupt\) in "
+        r"epoch 2 of max_epochs=5",
+    ) as record:
+        assert clf.fit(X, y, groups=groups) is clf  # skorch's notebook behaviour
+    (warning,) = [w.message for w in record if w.category is TrainingInterruptedWarning]
+    assert (warning.epoch, warning.max_epochs) == (2, 5)
+    assert clf.interrupted_ is True
+    assert len(clf.history) == 2
+    assert clf.history[-1, "interrupted"] is True
+    assert "interrupted" not in clf.history[0]
+    assert clf.predict(X).shape == (len(X),)  # the weights trained so far
+    # a later fit without Ctrl-C clears the flag and warns nothing
+    clf.set_params(callbacks=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        clf.fit(X, y, groups=groups)
+    assert clf.interrupted_ is False
+    assert "interrupted" not in clf.history[-1]
+
+
+def test_early_stopping_is_not_an_interruption(data):
+    # skorch's EarlyStopping also ends training with KeyboardInterrupt; a
+    # threshold no epoch can reach makes it stop after `patience` epochs
+    X, y, groups = data
+    clf = tiny(max_epochs=30, patience=2, callbacks__early_stopping__threshold=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        clf.fit(X, y, groups=groups)
+    assert len(clf.history) < 30  # stopped early (after patience misses)
+    assert clf.interrupted_ is False
+    assert "interrupted" not in clf.history[-1]
+
+
+def test_keyboard_interrupt_as_an_error_for_scripts(data):
+    # what a script (the sersk command) does to refuse a cut-short model
+    X, y, _ = data
+    pipe = make_pipeline(tiny(max_epochs=3, callbacks=[("ctrl_c", _CtrlCAt(2))]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingInterruptedWarning)
+        with pytest.raises(TrainingInterruptedWarning, match="epoch 2 of") as exc:
+            pipe.fit(X, y)
+    assert pipe[-1].interrupted_ is True
+    restored = pickle.loads(pickle.dumps(exc.value))  # e.g. from a joblib worker
+    assert (restored.epoch, restored.max_epochs) == (2, 3)
+    assert str(restored) == str(exc.value)
+
+
+def test_keyboard_interrupt_in_partial_fit_counts_this_call(data):
+    X, y, _ = data
+    clf = tiny(max_epochs=2).fit(X, y)
+    clf.set_params(callbacks=[("ctrl_c", _CtrlCAt(3))])
+    clf.initialize_callbacks()  # skorch re-creates callbacks_ in fit, not here
+    with pytest.warns(
+        TrainingInterruptedWarning,
+        match=r"RNNClassifier.partial_fit was interrupted .* epoch 1 of max_epochs=2",
+    ):
+        clf.partial_fit(X, y)
+    assert clf.interrupted_ is True and len(clf.history) == 3
+    assert clf.history[-1, "interrupted"] is True
+    assert "interrupted" not in clf.history[1]
+
+
+# ------------------------------------------------------------ clear errors
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_missing_labels_are_named(data, missing):
+    X, y, _ = data
+    y = y.astype(object)
+    y[5] = missing
+    with pytest.raises(
+        ValueError,
+        match=r"Input y contains NaN or None: 1 missing label\(s\) at position\(s\) \[5\]."
+        " Every clip needs a label",
+    ):
+        tiny().fit(X, y)
+
+
+def test_mixed_label_types_are_named(data):
+    X, y, _ = data
+    y = y.astype(object)
+    y[4] = 3
+    with pytest.raises(
+        ValueError, match=r"y mixes strings and other label types \(int, str\)"
+    ):
+        tiny().fit(X, y)
+
+
+def test_batch_norm_on_a_single_training_clip_is_explained(data):
+    X, y, _ = data
+    # 2 clips: the default validation split keeps 1 for early stopping
+    with pytest.raises(
+        ValueError,
+        match=r"CNNClassifier cannot train on a batch of a single clip: its batch "
+        r"normalisation needs at least 2 clips per training batch. The training "
+        r"part holds 1 clip\(s\) after the validation split held out 1 clip\(s\)"
+        r".*train_split=None",
+    ) as exc:
+        tiny(CNNClassifier).fit(X[:2], y[:2])
+    assert "Expected more than 1 value per channel" in str(exc.value.__cause__)
+    with pytest.raises(ValueError, match=r"Got batch_size=1; use batch_size=2"):
+        tiny(CNNClassifier, batch_size=1, train_split=None).fit(X[:4], y[:4])
+    # without a validation part, 2 clips make one batch of 2: that trains
+    tiny(CNNClassifier, train_split=None, max_epochs=1).fit(X[:2], y[:2])

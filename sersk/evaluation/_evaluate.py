@@ -20,6 +20,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, check_cv
 from sklearn.utils.parallel import Parallel, delayed
 
+from ..utils._validation import check_labels
 from ._markdown import markdown_table
 
 __all__ = [
@@ -402,7 +403,7 @@ def evaluate(
             "evaluate() needs an estimator with fit and predict; got "
             f"{type(estimator).__name__}."
         )
-    y = np.asarray(y)
+    y = check_labels(y)
     n = _n_samples(X)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(

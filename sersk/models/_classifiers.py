@@ -11,6 +11,7 @@ pooling, bf16 autocast).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_tensor
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from ..exceptions import TrainingInterruptedWarning
 from ..utils._sklearn_compat import (
     Integral,
     Interval,
@@ -39,7 +41,7 @@ from ..utils._sklearn_compat import (
     _fit_context,
     check_is_fitted,
 )
-from ..utils._validation import check_frames
+from ..utils._validation import check_frames, check_labels
 from ._modules import CNN, CNNLSTM, CRNN, RNN, _ConvNetMixin
 from ._training import SpeakerValidSplit, augment_batch, autocast, training_context
 
@@ -60,6 +62,22 @@ def _resolve_device(device):
     if device is None or (isinstance(device, str) and device == "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _stopped_by_early_stopping(exc):
+    """Whether a KeyboardInterrupt is skorch's EarlyStopping ending training.
+
+    skorch's ``EarlyStopping`` stops the epoch loop by raising
+    KeyboardInterrupt once ``misses_`` reaches ``patience``; that is a normal
+    end of training, not an interruption by the user.
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    owner = tb.tb_frame.f_locals.get("self")
+    return isinstance(owner, EarlyStopping) and owner.misses_ >= owner.patience
 
 
 def _valid_accuracy(net, X, y):
@@ -153,7 +171,13 @@ _COMMON_DOC = """
     module_ : torch.nn.Module
         The trained network.
     history : skorch.History
-        Per-epoch and per-batch records (``history[:, "valid_loss"]``).
+        Per-epoch and per-batch records (``history[:, "valid_loss"]``). After
+        an interrupted fit the last epoch's row holds ``interrupted=True``.
+    interrupted_ : bool
+        True when the last call to ``fit`` or ``partial_fit`` was stopped by
+        KeyboardInterrupt (Ctrl-C): the model then holds the weights reached so
+        far, and a :class:`~sersk.exceptions.TrainingInterruptedWarning` was
+        emitted.
 
     Notes
     -----
@@ -190,6 +214,23 @@ _COMMON_DOC = """
     (restored to False afterwards): denormal floats that appear late in
     training otherwise take slow paths in the CPU kernels (see
     :doc:`/user_guide/gpu`).
+
+    **Interrupting.** Ctrl-C (KeyboardInterrupt) during training ends the
+    epoch loop and returns the model trained so far, as in skorch, which
+    suits notebooks. sersk records it: ``interrupted_`` becomes True, the
+    last row of ``history`` gets ``interrupted=True`` and a
+    :class:`~sersk.exceptions.TrainingInterruptedWarning` names the epoch
+    reached. Scripts that must not keep a cut-short model check
+    ``interrupted_`` or turn the warning into an error with
+    :func:`warnings.simplefilter`. Early stopping (skorch's
+    ``EarlyStopping``, which also raises KeyboardInterrupt) is a normal end
+    of training; any other callback that raises KeyboardInterrupt counts as
+    an interruption.
+
+    **Batch normalisation.** The conv nets normalise with batch statistics
+    while training, which needs at least 2 clips per training batch: a
+    training part of a single clip or ``batch_size=1`` is refused with a
+    ValueError that says what to change.
 
     **Saving.** Fitted estimators (and pipelines holding them) can be pickled
     or dumped with joblib; a model fitted on a GPU loads on a CPU-only machine.
@@ -403,6 +444,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
             raise ValueError(f"{name} requires y (one label per clip); got None.")
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
+        check_labels(y)
         check_classification_targets(y)
         if reset:
             if classes is None:
@@ -510,6 +552,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
             finally:
                 self.__dict__.pop("_fit_groups_", None)
                 self.__dict__.pop("_split_seed_", None)
+                self.__dict__.pop("_split_sizes_", None)
 
     def _check_groups(self, groups, n):
         if groups is None:
@@ -551,9 +594,11 @@ class BaseDeepClassifier(NeuralNetClassifier):
         with self._fit_environment(groups):
             if reset:
                 self.initialize()
+            self.interrupted_ = False
             NeuralNet.partial_fit(
                 self, X_in, y_enc, _routing_method="fit", **fit_params
             )
+        self._warn_if_interrupted("fit")
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -586,10 +631,98 @@ class BaseDeepClassifier(NeuralNetClassifier):
         with self._fit_environment(groups):
             if reset:
                 self.initialize()
+            self.interrupted_ = False
             NeuralNet.partial_fit(self, X_in, y_enc, **fit_params)
+        self._warn_if_interrupted("partial_fit")
         return self
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows a KeyboardInterrupt raised in here (and
+        # then runs on_train_end, e.g. early stopping's restore of the best
+        # weights); record where it happened before handing it on.
+        n_before = len(self.history)
+        self.__dict__["_interrupt_"] = None
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as exc:
+            if _stopped_by_early_stopping(exc):
+                raise
+            self.interrupted_ = True
+            epoch = len(self.history) - n_before
+            if epoch:
+                self.history.record("interrupted", True)
+            max_epochs = epochs if epochs is not None else self.max_epochs
+            self.__dict__["_interrupt_"] = (epoch, max_epochs)
+            raise
+        except ValueError as exc:
+            if "Expected more than 1 value per channel when training" in str(exc):
+                raise ValueError(self._single_clip_batch_message()) from exc
+            raise
+
+    def _single_clip_batch_message(self):
+        name = type(self).__name__
+        n_train, n_valid = self.__dict__.get("_split_sizes_", (None, None))
+        batch_size = self.get_params_for("iterator_train").get(
+            "batch_size", self.batch_size
+        )
+        head = (
+            f"{name} cannot train on a batch of a single clip: its batch "
+            "normalisation needs at least 2 clips per training batch."
+        )
+        if n_train is not None and n_train < 2:
+            held = (
+                f" after the validation split held out {n_valid} clip(s)"
+                if n_valid
+                else ""
+            )
+            fix = "Fit on more clips" + (
+                ", or pass train_split=None to train on all of them without "
+                "early stopping."
+                if n_valid
+                else "."
+            )
+            return f"{head} The training part holds {n_train} clip(s){held}. {fix}"
+        if batch_size == 1:
+            return f"{head} Got batch_size=1; use batch_size=2 or more."
+        return (
+            f"{head} A training batch of one clip was drawn (batch_size="
+            f"{batch_size}, {n_train} training clips); use a batch size that "
+            "does not leave one clip over, or drop_last=True through "
+            "iterator_train__drop_last."
+        )
+
+    def _warn_if_interrupted(self, method):
+        info = self.__dict__.pop("_interrupt_", None)
+        if not self.interrupted_ or info is None:
+            return
+        epoch, max_epochs = info
+        where = (
+            f"in epoch {epoch} of max_epochs={max_epochs}"
+            if epoch
+            else f"before the first of max_epochs={max_epochs} epochs"
+        )
+        warnings.warn(
+            TrainingInterruptedWarning(
+                f"{type(self).__name__}.{method} was interrupted (KeyboardInterrupt) "
+                f"{where}; the model holds the weights trained so far. "
+                "interrupted_ is True and the last row of history has "
+                "interrupted=True; fit again to train fully.",
+                epoch=epoch,
+                max_epochs=max_epochs,
+            ),
+            stacklevel=4,  # the caller of fit (through sklearn's _fit_context)
+        )
+
     def get_split_datasets(self, X, y=None, **fit_params):
+        train, valid = self._split_datasets(X, y, **fit_params)
+        # sizes for the error message about single-clip batches
+        self.__dict__["_split_sizes_"] = (
+            len(train),
+            0 if valid is None else len(valid),
+        )
+        return train, valid
+
+    def _split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
         if not self.train_split:
             return dataset, None

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import InvalidAudioError
 
-__all__ = ["check_audio", "check_frames"]
+__all__ = ["check_audio", "check_frames", "check_labels"]
 
 
 def check_audio(y, *, name="y", allow_multichannel=False, min_samples=1):
@@ -153,4 +153,75 @@ def check_frames(X, *, name="X", estimator_name=None):
             f"{name}{where} contains {n_bad} NaN/Inf value(s) (clips {clips}...). "
             "Check the audio for NaN samples; silent clips give -inf only without to_db clipping."
         )
+    return arr
+
+
+def _positions(mask, limit=5):
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i) for i in idx[:limit])
+    return f"[{shown}{', ...' if len(idx) > limit else ''}]"
+
+
+def check_labels(y, *, name="y"):
+    """Check that every clip has a label and that labels are of one kind.
+
+    scikit-learn's own checks answer a missing label (``None``, NaN) with
+    "Unknown label type" or a ``TypeError`` from sorting; this check names
+    the problem and the positions.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_clips,)
+        Labels (emotion names, integers, ...).
+    name : str, default="y"
+        How the labels are named in error messages.
+
+    Returns
+    -------
+    y : ndarray of shape (n_clips,)
+        The labels as an array (not copied when already one).
+
+    Raises
+    ------
+    ValueError
+        Some labels are missing (None, NaN, ``pd.NA``) or strings and
+        numbers are mixed.
+
+    Examples
+    --------
+    >>> from sersk.utils import check_labels
+    >>> check_labels(["angry", "calm"]).tolist()
+    ['angry', 'calm']
+    >>> check_labels(["angry", None, "calm"])
+    Traceback (most recent call last):
+    ...
+    ValueError: Input y contains NaN or None: 1 missing label(s) at position(s) [1]. ...
+    """
+    arr = np.asarray(y)
+    if arr.dtype == object:
+        import pandas as pd
+
+        missing = np.asarray(pd.isna(arr), dtype=bool)
+    elif arr.dtype.kind in "fc":
+        missing = np.isnan(arr)
+    else:
+        return arr
+    if missing.any():
+        raise ValueError(
+            # starts as scikit-learn's message for NaN in y (common checks)
+            f"Input {name} contains NaN or None: {int(missing.sum())} missing "
+            f"label(s) at position(s) {_positions(missing.ravel())}. Every clip "
+            "needs a label: "
+            "drop the unlabelled clips (and their features and speaker ids) or fill "
+            "in their labels."
+        )
+    if arr.dtype == object:
+        is_str = np.fromiter((isinstance(v, str) for v in arr.ravel()), bool, arr.size)
+        if is_str.any() and not is_str.all():
+            kinds = sorted({type(v).__name__ for v in arr.ravel()})
+            raise ValueError(
+                f"{name} mixes strings and other label types ({', '.join(kinds)}); "
+                f"the first non-string is at position {int(np.argmin(is_str))}. "
+                "Use one type for all labels, e.g. y = [str(label) for label in y]."
+            )
     return arr

@@ -15,6 +15,14 @@ models
     skorch-based deep classifiers and classic baseline pipelines.
 evaluation
     Speaker-independent cross-validation, metrics, reports and plots.
+pipelines
+    Ready-made pipelines (classic features + SVM / random forest, deep models).
+
+Functions
+---------
+save_model, load_model
+    One model file for every sersk estimator and pipeline, loaded without
+    pickle.
 """
 
 from __future__ import annotations
@@ -35,12 +43,24 @@ _SUBMODULES = [
     "utils",
 ]
 
-__all__ = ["__version__", *_SUBMODULES]
+# public names of private modules, imported on first use
+_LAZY = {
+    "save_model": "._persistence",
+    "load_model": "._persistence",
+    "ModelFileError": "._persistence",
+    "ModelVersionWarning": "._persistence",
+}
+
+__all__ = ["__version__", *_SUBMODULES, *_LAZY]
 
 
 def __getattr__(name: str):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'sersk' has no attribute {name!r}")
 
 

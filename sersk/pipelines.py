@@ -79,6 +79,7 @@ def make_svm_pipeline(
     from_waveforms=False,
     memory=None,
     n_jobs=None,
+    random_state=None,
 ):
     """Classic features, standard scaling and an RBF support vector machine.
 
@@ -124,6 +125,10 @@ def make_svm_pipeline(
         transformers (features are then computed once per training set).
     n_jobs : int or None, default=None
         Files read in parallel by the AudioLoader.
+    random_state : int, RandomState or None, default=None
+        Seed of the SVC (``SVC(random_state=...)``); the RBF SVM itself is
+        deterministic, so this only matters to SVC features that draw random
+        numbers. Accepted so that every factory takes the same options.
 
     Returns
     -------
@@ -160,7 +165,13 @@ def make_svm_pipeline(
     >>> pipe.fit(X, y).predict(X[[0, 5]]).tolist()
     ['low', 'high']
     """
-    svc = SVC(kernel="rbf", C=C, gamma=gamma, class_weight=class_weight)
+    svc = SVC(
+        kernel="rbf",
+        C=C,
+        gamma=gamma,
+        class_weight=class_weight,
+        random_state=random_state,
+    )
     if probability:
         clf = ("calibratedclassifiercv", CalibratedClassifierCV(svc, cv=3))
     else:

@@ -58,7 +58,7 @@ def test_help_of_every_command():
     assert out.returncode == 0, out.stderr
     assert "--segments SECONDS" in out.stdout
     assert "--cv {speaker,random}" in out.stdout
-    assert "pickle" in out.stdout  # the trust caveat of model files
+    assert "never runs pickle" in out.stdout  # model files are safe to load
     assert out.stdout.count("=== end") == 5
 
 
@@ -127,6 +127,7 @@ def test_missing_inputs_and_bad_outputs(tmp_path):
 
 
 def _fake_model(path, **meta):
+    # the metadata of a model file of sersk 0.1 (format 1, joblib)
     base = {
         "format": "sersk-model",
         "format_version": 1,
@@ -141,12 +142,14 @@ def _fake_model(path, **meta):
 
 def test_predict_refuses_incompatible_or_corrupt_model_files(tmp_path, write_wav):
     wav = write_wav("a.wav")
-    old = _fake_model(tmp_path / "old.sersk", sersk_version="0.0.3")
+    old = _fake_model(tmp_path / "old.sersk", sersk_version="0.1.0")
     proc = run_sersk("predict", old, wav, check_rc=1)
-    assert "was written by sersk 0.0.3, which is incompatible" in proc.stderr
-    assert "Retrain it" in proc.stderr
+    assert "was written by sersk 0.1.0 (< 0.2) in the model format 1" in proc.stderr
+    assert "cannot be read safely. Retrain the model" in proc.stderr
 
-    newer = _fake_model(tmp_path / "newer.sersk", format_version=99)
+    newer = _fake_model(
+        tmp_path / "newer.sersk", format_version=99, storage=None, kind="classic"
+    )
     corrupt = tmp_path / "corrupt.sersk"
     corrupt.write_bytes(b"not a zip file at all")
     code = (
@@ -160,7 +163,7 @@ def test_predict_refuses_incompatible_or_corrupt_model_files(tmp_path, write_wav
         [sys.executable, "-c", code], capture_output=True, text=True, env=env
     )
     assert out.stdout.split() == ["1", "1", "1"], out.stderr
-    assert "uses model file format 99" in out.stderr
+    assert "uses the model file format 99" in out.stderr
     assert "Upgrade sersk" in out.stderr
     assert "is not a sersk model file" in out.stderr
     assert "is a folder, not a sersk model file" in out.stderr
@@ -183,12 +186,13 @@ def svm_model(tmp_path_factory):
 def test_train_writes_a_model_file_with_metadata(svm_model):
     with zipfile.ZipFile(svm_model) as zf:
         meta = json.loads(zf.read("sersk.json"))
-        assert "pipeline.joblib" in zf.namelist()
-    assert meta["format"] == "sersk-model"
-    assert meta["model"] == "svm"
+        assert sorted(zf.namelist()) == ["estimator.skops", "sersk.json"]
+    assert meta["format"] == "sersk-model" and meta["kind"] == "classic"
     assert meta["classes"] == ["angry", "neutral", "sad"]
-    assert meta["sr"] == 16000 and meta["duration"] == 0.5
-    assert meta["n_train"] == 36 and meta["n_speakers"] == 3
+    info = meta["metadata"]
+    assert info["model"] == "svm" and info["corpus"] == "synthetic"
+    assert info["sr"] == 16000 and info["duration"] == 0.5
+    assert info["n_train"] == 36 and info["n_speakers"] == 3
 
 
 def test_predict_files_folders_formats_and_segments(svm_model, tmp_path):
@@ -296,10 +300,19 @@ def test_deep_model_round_trip_without_pickle(tmp_path, write_wav):
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         meta = json.loads(zf.read("sersk.json"))
-        front = json.loads(zf.read("features.json"))
-    assert meta["storage"] == "deep" and meta["model"] == "crnn"
-    assert not any(n.endswith((".joblib", ".pkl")) for n in names)
-    assert [step[0] for step in front] == ["MelSpectrogram", "ClipStandardizer"]
+        config = json.loads(zf.read("network.json"))
+    assert meta["kind"] == "deep" and meta["metadata"]["model"] == "crnn"
+    assert sorted(names) == [
+        "estimator.skops", "network.json", "network.pt", "sersk.json"
+    ]  # fmt: skip
+    assert config["estimator"] == "CRNNClassifier"
+    assert config["step"] == "crnnclassifier"
+    from sersk import load_model
+
+    pipe = load_model(out)
+    assert [name for name, _ in pipe.steps] == [
+        "audioloader", "melspectrogram", "clipstandardizer", "crnnclassifier"
+    ]  # fmt: skip
     wav = write_wav("tone.wav", sr=22050, seconds=0.7)
     proc = run_sersk("predict", out, wav, "--format", "json", "-q", check_rc=0)
     (record,) = json.loads(proc.stdout)

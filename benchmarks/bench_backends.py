@@ -71,6 +71,7 @@ def main(argv=None):
         ZeroCrossingRate,
         make_classic_features,
     )
+    from sersk.features._compute import resolve_backend
 
     limits = contextlib.nullcontext()
     if args.blas_threads:
@@ -103,7 +104,7 @@ def main(argv=None):
                 f"{name:<22} librosa {w_l:6.2f} / {c_l:6.2f}  torch {w_t:6.2f} / "
                 f"{c_t:6.2f}  speed-up wall x{w_l / w_t:5.2f}  "
                 f"max|diff| {float(np.abs(out_l - out_t).max()):.1e}  "
-                f"auto -> {est._resolve_backend()[0]}"
+                f"auto -> {resolve_backend(est)[0]}"
             )
         union_l = make_classic_features(backend="librosa")
         union_a = make_classic_features(device=args.device)

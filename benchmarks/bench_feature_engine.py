@@ -5,13 +5,15 @@ here with numpy; 600 clips x 3 s at 16 kHz by default):
 
 1. the classic six-feature vector (MFCC-40, chroma, log-mel 128, spectral
    contrast, ZCR, RMS; mean + std over time): the per-feature, per-clip
-   librosa loop vs :func:`sersk.features._engine.compute_features` (one STFT
-   per chunk, filter banks cached, torch), and the largest differences;
+   librosa loop vs :class:`sersk.features.ClassicFeatures` (one STFT per
+   chunk, filter banks cached, torch kernels), and the largest differences;
 2. log-mel 128 + MFCC-40 of the batch: per-clip librosa calls vs the torch
-   batch (one STFT), and the largest dB difference;
+   batch (``ClassicFeatures(features=("mel", "mfcc"), stats=None)``: one
+   STFT), and the largest dB difference;
 3. peak memory (in a fresh subprocess: the peak RSS ``VmHWM``, reset through
    ``/proc/self/clear_refs`` just before the call, minus the RSS then) of
-   waveforms -> log-mel, of files -> log-mel streamed in chunks, and of
+   waveforms -> log-mel, of files -> log-mel streamed in chunks
+   (``AudioLoader(lazy=True) -> MelSpectrogram``), and of
    ``AudioLoader -> MelSpectrogram`` (whole batch), against the output size.
 
 Ratios are measured in the same run; times are medians of ``--repeats`` runs.
@@ -100,24 +102,24 @@ def classic_librosa_loop(X):
     return np.stack(rows).astype(np.float32)
 
 
-def classic_engine(X, device, n_jobs=None, tuning=None):
-    from sersk.features._engine import FEATURES, compute_features
+#: The features of the librosa loop, in its order.
+FEATURES = ("mfcc", "chroma", "mel", "contrast", "zcr", "rms")
 
-    F = compute_features(
-        X,
-        SR,
-        features=FEATURES,
-        stats=("mean", "std"),
-        device=device,
-        n_jobs=n_jobs,
-        tuning=tuning,
+
+def classic_engine(X, device, n_jobs=None, tuning=None):
+    from sersk.features import ClassicFeatures
+
+    est = ClassicFeatures(
+        features=FEATURES, tuning=tuning, device=device, n_jobs=n_jobs
     )
-    return np.concatenate([F[f] for f in FEATURES], axis=1)
+    return est.fit_transform(X)
 
 
 def bench_classic(X, repeats, device, n_jobs):
-    from sersk.features._engine import FEATURES, feature_sizes
+    from sersk.features import ClassicFeatures
 
+    names = ClassicFeatures(features=FEATURES).get_feature_names_out()
+    sizes = {f: sum(n.startswith(f + "__") for n in names) // 2 for f in FEATURES}
     n = X.shape[0]
     w_ref, c_ref, ref = timed(classic_librosa_loop, X, repeats)
     w_eng, c_eng, got = timed(lambda A: classic_engine(A, device), X, repeats)
@@ -148,7 +150,6 @@ def bench_classic(X, repeats, device, n_jobs):
         f"  engine, tuning=0.0 fixed : {1e3 * w_fix / n:7.2f} ms/clip wall"
         f"   speed-up x{w_ref / w_fix:.1f} (skips per-clip tuning; not librosa's default)"
     )
-    sizes = feature_sizes(FEATURES)
     start = 0
     diffs = []
     for f in FEATURES:
@@ -179,10 +180,11 @@ def logmel_mfcc_librosa(X, share_mel):
 
 
 def logmel_mfcc_torch(X, device):
-    from sersk.features._engine import compute_features
+    from sersk.features import ClassicFeatures
 
-    F = compute_features(X, SR, features=("mel", "mfcc"), device=device)
-    return F["mel"], F["mfcc"]
+    est = ClassicFeatures(features=("mel", "mfcc"), stats=None, device=device)
+    F = est.fit_transform(X)
+    return F[:, :128], F[:, 128:]
 
 
 def bench_logmel(X, repeats, device):
@@ -223,7 +225,7 @@ import json, resource, sys, numpy as np
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench_dir!r})
 mode, n, device = {mode!r}, {n}, {device!r}
-from sersk.features import _engine, _torch_backend as tb
+from sersk.features import AudioLoader, MelSpectrogram
 def _status(key):
     with open("/proc/self/status") as f:
         for line in f:
@@ -238,23 +240,23 @@ def reset_peak():
 def peak():
     return _status("VmHWM")
 # warm up torch, the allocator and the filter banks on a tiny batch
-tb.melspectrogram(np.zeros((2, 48000), np.float32), 16000, to_db=True, device=device)
+mel = MelSpectrogram(sr=16000, backend="torch", device=device)
+mel.transform(np.zeros((2, 48000), np.float32))
 if mode == "waveforms":
     from bench_feature_engine import make_clips
     X = np.concatenate([make_clips(50, 3.0, seed=s) for s in range(n // 50)])
     reset_peak(); before = rss_now()
-    out = tb.melspectrogram(X, 16000, to_db=True, device=device)
+    out = mel.transform(X)
     input_bytes = X.nbytes
 elif mode == "files":
     from pathlib import Path
     paths = sorted(Path({ravdess!r}).glob("Actor_*/*.wav"))[:n]
     reset_peak(); before = rss_now()
-    out = _engine.extract_from_files(paths, 16000, duration=3.0, features=("mel",),
-                                     device=device, chunk_size=32)["mel"]
+    lazy = AudioLoader(sr=16000, duration=3.0, lazy=True).fit_transform(paths)
+    out = mel.transform(lazy)
     input_bytes = 0
 elif mode == "audioloader":
     from pathlib import Path
-    from sersk.features import AudioLoader, MelSpectrogram
     paths = [str(p) for p in sorted(Path({ravdess!r}).glob("Actor_*/*.wav"))[:n]]
     reset_peak(); before = rss_now()
     X = AudioLoader(sr=16000, duration=3.0).fit_transform(paths)
@@ -300,7 +302,7 @@ def bench_memory(n, device, ravdess):
     r, err = measure_memory("files", n, device, ravdess)
     if r:
         print(
-            f"  RAVDESS files -> log-mel, streamed (extract_from_files, chunks of 32): "
+            f"  RAVDESS files -> log-mel, streamed (AudioLoader(lazy=True), 4 MiB chunks): "
             f"output {r['out'] / mb:.1f} MiB, extra peak {r['extra'] / mb:.1f} MiB = "
             f"{r['extra'] / r['out']:.2f}x the output"
         )

@@ -20,8 +20,6 @@ pooled vectors for ``classic``). Configurations:
 - ``step-<backend>``: ``MelSpectrogram(backend=...).transform(X)`` on waveforms
   already in memory (allocated before the reset): the transformer's own
   working memory, which the chunked STFT should keep near 1x the output;
-- ``stream-torch``: ``sersk.features._engine.extract_from_files``: streams the
-  files chunk by chunk, so only the output and one chunk live;
 - ``classic``: ``ClassicFeatures`` (shared STFT, pooled) on waveforms in
   memory: the frame-level features of a chunk are pooled and dropped.
 
@@ -32,7 +30,7 @@ Usage (RAVDESS files when present, else synthetic WAVs in a temporary folder)::
 Measured on the shared 2-core machine (600 RAVDESS clips x 4 s, output 36.9
 MiB, waveforms 146.5 MiB), peak / output: pipeline-librosa 5.34,
 pipeline-torch 5.57, pipeline-lazy-librosa 1.49, pipeline-lazy-torch 1.80,
-step-librosa 1.38, step-torch 1.58, stream-torch 2.50, classic 0.9 MiB of
+step-librosa 1.38, step-torch 1.58, classic 0.9 MiB of
 output for 36.8 MiB of peak (one chunk of frames).
 """
 
@@ -53,7 +51,6 @@ CONFIGS = [
     "pipeline-lazy-torch",
     "step-librosa",
     "step-torch",
-    "stream-torch",
     "classic",
 ]
 MiB = 2**20
@@ -77,7 +74,6 @@ def run_one(config, paths, duration):
     import numpy as np
 
     from sersk.features import AudioLoader, ClassicFeatures, MelSpectrogram
-    from sersk.features._engine import extract_from_files
 
     backend = config.split("-")[-1]
     loader = AudioLoader(sr=16000, duration=duration)
@@ -85,7 +81,6 @@ def run_one(config, paths, duration):
     MelSpectrogram(backend="librosa").transform(warm)
     MelSpectrogram(backend="torch", device="cpu").transform(warm)
     ClassicFeatures(device="cpu").transform(warm)
-    extract_from_files(paths[:2], 16000, duration=duration, device="cpu")
     lazy = AudioLoader(sr=16000, duration=duration, lazy=True)
     MelSpectrogram(backend="librosa").transform(lazy.transform(paths[:2]))
     MelSpectrogram(backend="torch", device="cpu").transform(lazy.transform(paths[:2]))
@@ -103,10 +98,6 @@ def run_one(config, paths, duration):
         out = pipe.transform(paths)
     elif config.startswith("step"):
         out = MelSpectrogram(backend=backend, device="cpu").transform(X)
-    elif config == "stream-torch":
-        out = extract_from_files(
-            paths, 16000, duration=duration, features=("mel",), device="cpu"
-        )["mel"]
     else:
         out = ClassicFeatures(device="cpu").transform(X)
     peak = _status_kib("VmHWM")

@@ -53,9 +53,13 @@ class ClassicFeatures(_Computed, _StatelessBase):
     features : tuple of str, default=("zcr", "rms", "mfcc", "chroma", "mel", "contrast")
         Which features to compute, in the output order (any subset of the
         six, no duplicates).
-    stats : str or tuple of str, default=("mean", "std")
+    stats : str, tuple of str or None, default=("mean", "std")
         Statistics of each coefficient over time, as :class:`TimePooling`
-        ("mean", "std", "min", "max", "median", "skew", "kurtosis").
+        ("mean", "std", "min", "max", "median", "skew", "kurtosis"). ``None``
+        returns the frame-level features instead, stacked along the
+        coefficient axis: ``(n_clips, n_coeffs, n_frames)`` (every piece has
+        the same frames), e.g. log-mel and MFCC from one STFT for a deep
+        model; that output cannot be a pandas DataFrame.
     n_fft : int, default=2048
         FFT window length in samples, also the ZCR / RMS frame length.
     hop_length : int, default=512
@@ -121,7 +125,7 @@ class ClassicFeatures(_Computed, _StatelessBase):
     _parameter_constraints: dict = {
         "sr": [Interval(Integral, 1, None, closed="left")],
         "features": [str, list, tuple],
-        "stats": [str, list, tuple],
+        "stats": [str, list, tuple, None],
         "n_fft": [Interval(Integral, 1, None, closed="left")],
         "hop_length": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
@@ -172,6 +176,8 @@ class ClassicFeatures(_Computed, _StatelessBase):
         return feats
 
     def _stats(self):
+        if self.stats is None:
+            return None
         stats = (self.stats,) if isinstance(self.stats, str) else tuple(self.stats)
         bad = [s for s in stats if s not in _STATS]
         if not stats or bad or len(set(stats)) != len(stats):
@@ -233,7 +239,7 @@ class ClassicFeatures(_Computed, _StatelessBase):
             piece._frames(K, x) if f in _TIME_DOMAIN else piece._from_power(K, P, cache)
             for f, piece in pieces.items()
         ]
-        return K.concat([K.pool(F, stats) for F in parts])
+        return K.concat(parts if stats is None else [K.pool(F, stats) for F in parts])
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, as those of the FeatureUnion preset.
@@ -251,7 +257,10 @@ class ClassicFeatures(_Computed, _StatelessBase):
         stats = self._stats()
         names = []
         for f, piece in self._pieces().items():
-            names += [f"{f}__{c}_{s}" for s in stats for c in piece._coef_names()]
+            coefs = [f"{f}__{c}" for c in piece._coef_names()]
+            names += (
+                coefs if stats is None else [f"{c}_{s}" for s in stats for c in coefs]
+            )
         return np.asarray(names, dtype=object)
 
 

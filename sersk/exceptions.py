@@ -12,6 +12,7 @@ __all__ = [
     "DatasetNotFoundError",
     "AudioLoadWarning",
     "TrainingInterruptedWarning",
+    "AudioAmplitudeWarning",
 ]
 
 
@@ -77,3 +78,14 @@ class TrainingInterruptedWarning(UserWarning):
         # keep the attributes when the warning is raised as an error in a
         # worker process and pickled back
         return type(self), (str(self), self.epoch, self.max_epochs)
+
+
+class AudioAmplitudeWarning(UserWarning):
+    """Float samples lie far outside [-1, 1].
+
+    sersk's waveforms are floats in [-1, 1]; samples many times larger usually
+    are integer PCM cast to float without scaling (e.g. the int16 output of
+    :func:`scipy.io.wavfile.read` passed through ``astype(float)``), which
+    ruins every feature computed from them. :func:`sersk.io.pcm_to_float`
+    scales integer PCM the way :mod:`soundfile` does.
+    """

@@ -1,11 +1,12 @@
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from sersk.exceptions import AudioReadError, InvalidAudioError
-from sersk.io import load_audio, resample
+from sersk.exceptions import AudioAmplitudeWarning, AudioReadError, InvalidAudioError
+from sersk.io import load_audio, pcm_to_float, resample
 
 
 def test_import_sersk_does_not_import_torch():
@@ -138,3 +139,94 @@ def test_load_audio_real_ravdess(ravdess_root):
     assert sr == 16000
     assert y.ndim == 1 and len(y) > sr  # every RAVDESS clip is longer than 1 s
     assert np.abs(y).max() <= 1.0
+
+
+# ------------------------------------------------------------ integer PCM
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_32"])
+def test_pcm_to_float_matches_soundfile(write_wav, subtype):
+    """scipy.io.wavfile.read returns the raw integers (uint8, int16, int32);
+    pcm_to_float scales them as soundfile/libsndfile do for load_audio."""
+    from scipy.io import wavfile
+
+    t = np.arange(4000) / 8000
+    path = write_wav(
+        "pcm.wav", y=0.7 * np.sin(2 * np.pi * 300 * t), sr=8000, subtype=subtype
+    )
+    _, raw = wavfile.read(path)
+    assert raw.dtype.kind in "iu"
+    expected, _ = load_audio(path)
+    # both divide by a power of two: at most one float32 rounding apart
+    np.testing.assert_allclose(pcm_to_float(raw), expected, rtol=0, atol=2**-23)
+    assert pcm_to_float(raw).dtype == np.float32
+
+
+def test_pcm_to_float_full_scale_and_floats():
+    np.testing.assert_array_equal(  # exact: powers of two
+        pcm_to_float(np.array([-32768, 16384, 0], dtype=np.int16)), [-1.0, 0.5, 0.0]
+    )
+    np.testing.assert_array_equal(
+        pcm_to_float(np.array([-(2**31), 2**30], dtype=np.int32)), [-1.0, 0.5]
+    )
+    np.testing.assert_array_equal(
+        pcm_to_float(np.array([-128, 64], np.int8)), [-1, 0.5]
+    )
+    x = np.array([0.25, -1.0])
+    assert pcm_to_float(x).dtype == np.float32
+    np.testing.assert_array_equal(pcm_to_float(x), x)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.uint32])
+def test_pcm_to_float_refuses_integers_of_unknown_scale(dtype):
+    with pytest.raises(
+        InvalidAudioError,
+        match=rf"y has dtype {np.dtype(dtype)}, which is not a PCM sample format.*"
+        r"y.astype\(np.int16\)",
+    ):
+        pcm_to_float(np.zeros(10, dtype=dtype))
+    with pytest.raises(InvalidAudioError, match="not a PCM sample format"):
+        resample(np.zeros(10, dtype=dtype), orig_sr=16000, target_sr=8000)
+
+
+def test_pcm_to_float_refuses_non_numbers():
+    with pytest.raises(TypeError, match="integer PCM or float samples; got dtype <U1"):
+        pcm_to_float(np.array(["a", "b"]))
+
+
+def test_resample_scales_integer_pcm():
+    # the int16 samples of a 16 kHz tone, as scipy.io.wavfile.read returns them
+    t = np.arange(16000) / 16000
+    y = 0.5 * np.sin(2 * np.pi * 440 * t)
+    pcm = np.round(y * 32767).astype(np.int16)
+    out = resample(pcm, orig_sr=16000, target_sr=8000)
+    ref = resample(pcm / 32768.0, orig_sr=16000, target_sr=8000)
+    assert out.dtype == np.float32 and np.abs(out).max() < 0.6
+    # float32 vs float64 input of the same resampler
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-5)
+    same = resample(pcm, orig_sr=16000, target_sr=16000)
+    np.testing.assert_allclose(same, pcm / 32768.0, rtol=0, atol=2**-24)
+
+
+def test_unscaled_pcm_cast_to_float_warns():
+    pcm = np.tile([0, 16384, -12000, 300], 250).astype(np.int16)
+    with pytest.warns(
+        AudioAmplitudeWarning,
+        match=r"y has a peak amplitude of 16384, far outside \[-1, 1\].*pcm_to_float",
+    ) as record:
+        resample(pcm.astype(np.float32), orig_sr=16000, target_sr=8000)
+    assert record[0].filename == __file__  # points at the caller
+    with pytest.warns(AudioAmplitudeWarning) as record:
+        pcm_to_float(pcm.astype(np.float64))
+    assert record[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AudioAmplitudeWarning)
+        pcm_to_float(np.array([1.5, -2.0]))  # hot, but not in the wrong units
+
+
+def test_load_audio_warns_on_float_file_in_pcm_units(write_wav):
+    path = write_wav("loud.wav", y=np.full(800, 3000.0), sr=8000, subtype="FLOAT")
+    with pytest.warns(
+        AudioAmplitudeWarning, match=r"loud.wav' has a peak amplitude of 3000"
+    ) as record:
+        y, _ = load_audio(path)
+    assert record[0].filename == __file__
+    np.testing.assert_array_equal(y, 3000.0)  # exact: float32 stored and read back

@@ -3,15 +3,108 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ..exceptions import AudioReadError, InvalidAudioError
+from ..exceptions import AudioAmplitudeWarning, AudioReadError, InvalidAudioError
 from ..utils._validation import check_audio
 
-__all__ = ["load_audio", "resample"]
+__all__ = ["load_audio", "pcm_to_float", "resample"]
+
+# full scale of each integer PCM sample type, as soundfile/libsndfile use it
+_PCM_FULL_SCALE = {
+    np.dtype(np.int8): 2.0**7,
+    np.dtype(np.int16): 2.0**15,
+    np.dtype(np.int32): 2.0**31,
+}
+# A peak above this (12 dB over full scale) is not a clipped recording but a
+# waveform in the wrong units, such as integer PCM cast to float unscaled.
+_FAR_OUTSIDE = 4.0
+
+
+def _warn_if_far_outside(y, name, stacklevel):
+    if y.size == 0:
+        return
+    peak = float(np.max(np.abs(y)))
+    if peak > _FAR_OUTSIDE:
+        warnings.warn(
+            AudioAmplitudeWarning(
+                f"{name} has a peak amplitude of {peak:.6g}, far outside [-1, 1]: "
+                "it looks like integer PCM cast to float without scaling. Pass "
+                "the integer array to sersk.io.pcm_to_float, or divide by the "
+                "full scale yourself (32768 for 16-bit, 2**31 for 32-bit)."
+            ),
+            stacklevel=stacklevel,
+        )
+
+
+def pcm_to_float(y, *, name="y"):
+    """Scale integer PCM samples to float32 in [-1, 1], as soundfile does.
+
+    ``int16`` samples are divided by 32768, ``int32`` by ``2**31``, ``int8``
+    by 128, and unsigned 8-bit samples (8-bit WAV) are centred on 128 first.
+    Float input is returned as float32 unchanged, with an
+    :class:`~sersk.exceptions.AudioAmplitudeWarning` when its peak is far
+    outside [-1, 1] (more than 4), the usual sign of integer PCM cast to
+    float without scaling.
+
+    Parameters
+    ----------
+    y : array-like of shape (..., n_samples)
+        Samples, e.g. the array returned by :func:`scipy.io.wavfile.read`.
+    name : str, default="y"
+        How the array is named in messages.
+
+    Returns
+    -------
+    y_float : ndarray of shape (..., n_samples)
+        float32 samples.
+
+    Raises
+    ------
+    sersk.exceptions.InvalidAudioError
+        An integer type that is not a PCM sample format (``int64``,
+        ``uint16`` ...), whose full scale is unknown.
+    TypeError
+        Neither integer nor float samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sersk.io import pcm_to_float
+    >>> pcm_to_float(np.array([16384, -32768], dtype=np.int16))
+    array([ 0.5, -1. ], dtype=float32)
+    >>> pcm_to_float(np.array([128, 255, 0], dtype=np.uint8))
+    array([ 0.      ,  0.9921875, -1.       ], dtype=float32)
+    """
+    # the warning points at the caller of pcm_to_float
+    return _to_float(y, name, stacklevel=4)
+
+
+def _to_float(y, name, stacklevel):
+    arr = np.asarray(y)
+    if arr.dtype == np.uint8:
+        return (arr.astype(np.float32) - np.float32(128)) / np.float32(128)
+    if arr.dtype in _PCM_FULL_SCALE:
+        # dividing by a power of two is exact: one rounding, in the cast
+        return arr.astype(np.float32) / np.float32(_PCM_FULL_SCALE[arr.dtype])
+    if arr.dtype.kind in "iu":
+        raise InvalidAudioError(
+            f"{name} has dtype {arr.dtype}, which is not a PCM sample format, so its "
+            "full scale is unknown. Cast it to the type of the samples it holds "
+            "(e.g. y.astype(np.int16) for 16-bit PCM) and call pcm_to_float, or "
+            "pass floats in [-1, 1] (y / 32768 for 16-bit samples)."
+        )
+    if arr.dtype.kind != "f":
+        raise TypeError(
+            f"{name} must hold integer PCM or float samples; got dtype {arr.dtype}."
+        )
+    arr = arr.astype(np.float32, copy=False)
+    _warn_if_far_outside(arr, name, stacklevel)
+    return arr
 
 
 def resample(y, *, orig_sr, target_sr, res_type="soxr_hq"):
@@ -19,11 +112,12 @@ def resample(y, *, orig_sr, target_sr, res_type="soxr_hq"):
 
     A thin wrapper over :func:`librosa.resample` (soxr by default) that keeps
     float32 and returns the input unchanged when the rates already agree.
+    Integer PCM input is scaled to [-1, 1] first (:func:`pcm_to_float`).
 
     Parameters
     ----------
     y : ndarray of shape (..., n_samples)
-        Waveform or batch of waveforms.
+        Waveform or batch of waveforms: floats in [-1, 1] or integer PCM.
     orig_sr : int
         Sampling rate of ``y``.
     target_sr : int
@@ -43,7 +137,7 @@ def resample(y, *, orig_sr, target_sr, res_type="soxr_hq"):
     >>> resample(np.zeros(16000, dtype=np.float32), orig_sr=16000, target_sr=8000).shape
     (8000,)
     """
-    y = np.asarray(y, dtype=np.float32)
+    y = _to_float(y, "y", stacklevel=4)  # the warning points at resample's caller
     if int(orig_sr) == int(target_sr):
         return y
     import librosa
@@ -165,6 +259,8 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
         y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
     y = np.ascontiguousarray(y, dtype=np.float32)
     check_audio(y, name=f"audio of '{path_str}'", allow_multichannel=not mono)
+    # float files can hold any scale
+    _warn_if_far_outside(y, f"audio of '{path_str}'", stacklevel=3)
     out_sr = native_sr
     if sr is not None and sr != native_sr:
         y = resample(y, orig_sr=native_sr, target_sr=sr)

@@ -337,7 +337,7 @@ def test_classic_features_in_grid_search(speech):
     [
         ({"features": ("mfcc", "pitch")}, "'features' parameter of ClassicFeatures"),
         ({"features": ("mfcc", "mfcc")}, "has duplicates"),
-        ({"features": ()}, "must name one or more"),
+        ({"features": ()}, "must name at least one feature"),
         ({"stats": ("mean", "mode")}, "'stats' parameter of ClassicFeatures"),
         ({"n_mfcc": 50, "n_mels": 40}, "cannot exceed n_mels"),
     ],

@@ -14,6 +14,7 @@ from sersk.features import (
     RMS,
     AudioLoader,
     Chroma,
+    ClassicFeatures,
     MelSpectrogram,
     SpectralContrast,
     ZeroCrossingRate,
@@ -352,13 +353,14 @@ def test_bad_waveforms(est):
         est.transform(np.zeros((3, 0)))
     with pytest.raises(ValueError, match="Complex data not supported"):
         est.transform(np.zeros((2, 100), dtype=complex))
-    with pytest.raises(TypeError, match="File paths go through AudioLoader first"):
+    with pytest.raises(ValueError, match="1-D array of paths; got shape \\(1, 2\\)"):
         est.transform(np.array([["a.wav", "b.wav"]]))
-    with pytest.raises(TypeError, match="clip 0 is a path"):
-        est.transform(np.array(["a.wav", "b.wav"], dtype=object))
-    with pytest.raises(TypeError, match="AudioLoader first"):
-        est.transform(["a.wav", "b.wav"])
-    with pytest.raises(TypeError, match="not a path"):
+    for paths in (np.array(["a.wav", "b.wav"], dtype=object), ["a.wav", "b.wav"]):
+        with pytest.raises(OSError, match="a.wav"):  # paths are read, and missing
+            est.transform(paths)
+    with pytest.raises(TypeError, match="mix of paths and other values: item 1"):
+        est.transform(["a.wav", np.zeros(100)])
+    with pytest.raises(TypeError, match="got a single path 'a.wav'. Wrap it in a list"):
         est.transform("a.wav")
     ragged = AudioLoader().transform([np.zeros(100), np.zeros(50)])
     ragged[1] = np.array([0.0, np.nan])
@@ -429,3 +431,21 @@ def test_bad_parameter_messages(est, match):
 def test_inconsistent_parameters(est, match):
     with pytest.raises(ValueError, match=match):
         est.transform(np.zeros((1, 4000), dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "est", ALL + [ClassicFeatures(n_mels=40)], ids=_ids + ["Classic"]
+)
+def test_file_paths_are_loaded_and_resampled(est, write_wav):
+    """Paths in (as the dataset loaders return them): the loader's own reading."""
+    paths = [
+        write_wav("a.wav", sr=22050, seconds=0.7, freq=220.0),
+        write_wav("b.wav", sr=16000, seconds=0.4, freq=330.0),
+    ]
+    out = est.fit_transform(paths)
+    expected = est.transform(AudioLoader(sr=est.sr).transform(paths))
+    assert type(out) is type(expected) and len(out) == 2
+    for a, b in zip(out, expected, strict=True):
+        np.testing.assert_array_equal(a, b)  # the same waveforms, the same code
+    if out.dtype == object:  # frame features keep each file's own length
+        assert out[0].shape[-1] == 1 + int(0.7 * SR) // 512

@@ -72,6 +72,25 @@ def _to_float_array(X, *, what, estimator_name, shape_hint):
     return arr
 
 
+def check_choices(value, allowed, *, param, estimator_name, what):
+    """``value`` (a name or a sequence of distinct names among ``allowed``) as a tuple."""
+    names = (value,) if isinstance(value, str) else tuple(value)
+    start = f"The '{param}' parameter of {estimator_name}"
+    if not names:
+        raise ValueError(
+            f"{start} must name at least one {what} among {list(allowed)}. "
+            f"Got {value!r} instead."
+        )
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"{start} must hold {what}s among {list(allowed)}. Got {name!r} instead."
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"{start} has duplicates: {list(names)}.")
+    return names
+
+
 def _check_finite(arr, *, what, estimator_name, index=None):
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -135,11 +154,6 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
             )
         out = []
         for i, x in enumerate(items):
-            if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
-                raise TypeError(
-                    f"{estimator_name} expects waveforms, but clip {i} is a path ({x!r}). "
-                    "Load the files first: put AudioLoader(sr=...) before this step."
-                )
             a = _to_float_array(
                 x,
                 what="waveforms",
@@ -160,11 +174,6 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
             out.append(a)
         return _Batch(ragged=out)
 
-    if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
-        raise TypeError(
-            f"{estimator_name} expects a batch of waveforms, not a path ({X!r}). "
-            "Load files with AudioLoader first."
-        )
     arr = _to_float_array(
         X,
         what="waveforms",

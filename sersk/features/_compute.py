@@ -188,6 +188,12 @@ class _Computed:
     _auto_backend = "torch"
 
     def _check_input(self, X):
+        # file paths are read and resampled to ``sr`` by the loader's own code
+        from ._loader import AudioLoader, as_paths
+
+        paths = as_paths(X, type(self).__name__)
+        if paths is not None:
+            X = AudioLoader(sr=self.sr).transform(paths)
         return check_waveforms(X, estimator_name=type(self).__name__, allow_lazy=True)
 
     def _check_params(self):

@@ -63,6 +63,63 @@ def _load_one(path, sr, mono, offset, read_duration, trim_db=None):
         return None, exc
 
 
+def as_paths(X, name):
+    """The list of paths in ``X`` (list, tuple, array, Series, one-column DataFrame).
+
+    ``None`` when ``X`` holds no paths (waveforms); a clear error for a single
+    path, an empty list, or paths mixed with other values.
+    """
+    if _is_path(X):
+        raise TypeError(
+            f"{name} expects a 1-D list of paths; got a single path {X!r}. "
+            "Wrap it in a list: [path]."
+        )
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # DataFrame
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} got a DataFrame with {X.shape[1]} columns "
+                f"({list(X.columns)}); pass the column of paths, e.g. df['path']."
+            )
+        X = X.iloc[:, 0]
+    if hasattr(X, "iloc"):  # Series
+        X = X.to_numpy()
+    if isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            raise ValueError(
+                f"{name} got an empty list of paths. Pass at least one file."
+            )
+        is_path = [_is_path(x) for x in X]
+        if all(is_path):
+            return list(X)
+        if any(is_path):
+            bad = is_path.index(False)
+            raise TypeError(
+                f"{name} got a mix of paths and other values: item {bad} is "
+                f"{type(X[bad]).__name__} ({X[bad]!r:.80}). Pass only paths "
+                "(str or os.PathLike), or only waveforms."
+            )
+    elif isinstance(X, np.ndarray) and (
+        X.dtype.kind in "US" or (X.dtype == object and X.size and _is_path(X.flat[0]))
+    ):
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise ValueError(
+                f"{name} expects a 1-D array of paths; got shape {X.shape}."
+            )
+        items = list(X)
+        if not all(_is_path(x) for x in items):
+            bad = next(i for i, x in enumerate(items) if not _is_path(x))
+            raise TypeError(
+                f"{name} expects only paths; item {bad} is "
+                f"{type(items[bad]).__name__} ({items[bad]!r:.80})."
+            )
+        if not items:
+            raise ValueError(f"{name} got an empty array of paths.")
+        return items
+    return None
+
+
 def _user_stacklevel():
     """``stacklevel`` of the first caller outside sersk and scikit-learn's wrappers."""
     import sys
@@ -280,55 +337,9 @@ class AudioLoader(_StatelessTransformer):
 
     def _check_input(self, X):
         """Return ``("paths", list)`` or ``("waveforms", _Batch)``."""
-        if _is_path(X):
-            raise TypeError(
-                f"AudioLoader expects a 1-D list of paths; got a single path {X!r}. "
-                "Wrap it in a list: [path]."
-            )
-        if hasattr(X, "columns") and hasattr(X, "iloc"):  # DataFrame
-            if X.shape[1] != 1:
-                raise ValueError(
-                    f"AudioLoader got a DataFrame with {X.shape[1]} columns "
-                    f"({list(X.columns)}); pass the column of paths, e.g. df['path']."
-                )
-            X = X.iloc[:, 0]
-        if hasattr(X, "iloc"):  # Series
-            X = X.to_numpy()
-        if isinstance(X, (list, tuple)):
-            if len(X) == 0:
-                raise ValueError(
-                    "AudioLoader got an empty list of paths. Pass at least one file."
-                )
-            is_path = [_is_path(x) for x in X]
-            if all(is_path):
-                return "paths", list(X)
-            if any(is_path):
-                bad = is_path.index(False)
-                raise TypeError(
-                    f"AudioLoader got a mix of paths and other values: item {bad} is "
-                    f"{type(X[bad]).__name__} ({X[bad]!r:.80}). Pass only paths "
-                    "(str or os.PathLike), or only waveforms."
-                )
-        elif isinstance(X, np.ndarray) and (
-            X.dtype.kind in "US"
-            or (X.dtype == object and X.size and _is_path(X.flat[0]))
-        ):
-            if X.ndim == 2 and X.shape[1] == 1:
-                X = X[:, 0]
-            if X.ndim != 1:
-                raise ValueError(
-                    f"AudioLoader expects a 1-D array of paths; got shape {X.shape}."
-                )
-            items = list(X)
-            if not all(_is_path(x) for x in items):
-                bad = next(i for i, x in enumerate(items) if not _is_path(x))
-                raise TypeError(
-                    f"AudioLoader expects only paths; item {bad} is "
-                    f"{type(items[bad]).__name__} ({items[bad]!r:.80})."
-                )
-            if not items:
-                raise ValueError("AudioLoader got an empty array of paths.")
-            return "paths", items
+        paths = as_paths(X, "AudioLoader")
+        if paths is not None:
+            return "paths", paths
         return "waveforms", check_waveforms(X, estimator_name="AudioLoader")
 
     def _transform_batch(self, checked):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils._sklearn_compat import _fit_context, check_is_fitted
-from ._base import _StatelessBase, check_frame_batch
+from ._base import _StatelessBase, check_choices, check_frame_batch
 from ._kernels import pool
 
 __all__ = ["TimePooling"]
@@ -81,23 +81,13 @@ class TimePooling(_StatelessBase):
         return tags
 
     def _stats(self):
-        stats = (self.stats,) if isinstance(self.stats, str) else tuple(self.stats)
-        if not stats:
-            raise ValueError(
-                "The 'stats' parameter of TimePooling must name at least one statistic "
-                f"among {list(_STATS)}. Got {self.stats!r} instead."
-            )
-        for s in stats:
-            if s not in _STATS:
-                raise ValueError(
-                    f"The 'stats' parameter of TimePooling must hold statistics among "
-                    f"{list(_STATS)}. Got {s!r} instead."
-                )
-        if len(set(stats)) != len(stats):
-            raise ValueError(
-                f"The 'stats' parameter of TimePooling has duplicates: {list(stats)}."
-            )
-        return stats
+        return check_choices(
+            self.stats,
+            _STATS,
+            param="stats",
+            estimator_name="TimePooling",
+            what="statistic",
+        )
 
     def _check_input(self, X):
         self._stats()

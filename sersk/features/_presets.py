@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _StatelessBase
+from ._base import _StatelessBase, check_choices
 from ._compute import _Computed
 from ._pooling import _STATS, TimePooling
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
@@ -161,31 +161,24 @@ class ClassicFeatures(_Computed, _StatelessBase):
         self.n_jobs = n_jobs
 
     def _features(self):
-        feats = (self.features,) if isinstance(self.features, str) else self.features
-        feats = tuple(feats)
-        unknown = [f for f in feats if f not in _CLASSIC]
-        if not feats or unknown:
-            raise ValueError(
-                f"The 'features' parameter of ClassicFeatures must name one or more of "
-                f"{list(_CLASSIC)}. Got {self.features!r} instead."
-            )
-        if len(set(feats)) != len(feats):
-            raise ValueError(
-                f"The 'features' parameter of ClassicFeatures has duplicates: {list(feats)}."
-            )
-        return feats
+        return check_choices(
+            self.features,
+            _CLASSIC,
+            param="features",
+            estimator_name="ClassicFeatures",
+            what="feature",
+        )
 
     def _stats(self):
         if self.stats is None:
             return None
-        stats = (self.stats,) if isinstance(self.stats, str) else tuple(self.stats)
-        bad = [s for s in stats if s not in _STATS]
-        if not stats or bad or len(set(stats)) != len(stats):
-            raise ValueError(
-                f"The 'stats' parameter of ClassicFeatures must be distinct statistics "
-                f"among {list(_STATS)}. Got {self.stats!r} instead."
-            )
-        return stats
+        return check_choices(
+            self.stats,
+            _STATS,
+            param="stats",
+            estimator_name="ClassicFeatures",
+            what="statistic",
+        )
 
     def _check_params(self):
         self._stats()

@@ -1,0 +1,51 @@
+"""Write the model files of ``tests/data`` (run from the repository root).
+
+``python tests/data/make_model_files.py`` writes ``svm-format2.sersk``: a tiny
+SVM pipeline of :func:`sersk.pipelines.make_svm_pipeline` fitted on the tones
+of :func:`tones`, saved with :func:`sersk.save_model`. The file is committed
+and never rewritten by the tests: ``tests/test_persistence.py`` checks that
+this sersk still loads a file written by an earlier release of the same
+format version and predicts the labels stored in its metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+SVM_FILE = HERE / "svm-format2.sersk"
+SR = 16000
+DURATION = 0.25
+
+
+def tones():
+    """Clips of a low (150-190 Hz) or high (900-1100 Hz) tone with a little noise."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(SR * DURATION)) / SR
+    freqs = [150, 170, 190, 900, 1000, 1100] * 2
+    X = np.stack(
+        [np.sin(2 * np.pi * f * t) + 0.01 * rng.normal(size=t.size) for f in freqs]
+    ).astype(np.float32)
+    y = np.array(["low" if f < 500 else "high" for f in freqs])
+    return X, y
+
+
+def make_svm_file(path=SVM_FILE):
+    import sersk
+    from sersk.pipelines import make_svm_pipeline
+
+    X, y = tones()
+    pipe = make_svm_pipeline(
+        sr=SR, duration=DURATION, n_mfcc=8, n_mels=20, stats=("mean",), C=1.0
+    )
+    pipe.fit(X, y)
+    expected = pipe.predict(X).tolist()
+    return sersk.save_model(
+        pipe, path, metadata={"expected": expected, "sersk": sersk.__version__}
+    )
+
+
+if __name__ == "__main__":
+    print(make_svm_file())

@@ -1,8 +1,11 @@
-"""Pickle-free saving and loading of the deep classifiers."""
+"""Pickle-free saving and loading of the deep classifiers (sersk.models.save_model
+is sersk.save_model; tests/test_persistence.py covers pipelines and hostile files)."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -55,7 +58,7 @@ def test_round_trip(cls, data, tmp_path):
         lr=0.003,
         **TINY[cls],
     ).fit(X, y)
-    path = save_model(clf, tmp_path / "model.pt")
+    path = save_model(clf, tmp_path / "model.sersk")
     loaded = load_model(path)
     assert type(loaded) is cls
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
@@ -71,50 +74,59 @@ def test_round_trip(cls, data, tmp_path):
     loaded.set_params(max_epochs=1).fit(X, y)
 
 
-def test_file_is_weights_only_and_json(data, tmp_path):
+def _members(path):
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _write(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_file_is_json_and_tensors(data, tmp_path):
     X, y = data
     clf = RNNClassifier(max_epochs=1, random_state=0, **TINY[RNNClassifier]).fit(X, y)
-    path = save_model(clf, tmp_path / "m.pt")
-    payload = torch.load(path, weights_only=True)  # no pickle code execution
-    config = json.loads(payload["config"])
+    path = save_model(clf, tmp_path / "m.sersk")
+    members = _members(path)
+    assert sorted(members) == ["network.json", "network.pt", "sersk.json"]
+    assert json.loads(members["sersk.json"])["kind"] == "network"
+    config = json.loads(members["network.json"])
     assert config["estimator"] == "RNNClassifier"
     assert config["classes"] == ["happy", "neutral", "sad"]
     assert config["n_features_in"] == 8
     assert config["params"]["module__cell"] == "gru"
-    assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
+    state = torch.load(io.BytesIO(members["network.pt"]), weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
 
 
 def test_integer_labels_round_trip(data, tmp_path):
     X, _ = data
     y = np.arange(18) % 3
     clf = RNNClassifier(max_epochs=1, random_state=0, **TINY[RNNClassifier]).fit(X, y)
-    loaded = load_model(save_model(clf, tmp_path / "m.pt"))
+    loaded = load_model(save_model(clf, tmp_path / "m.sersk"))
     assert loaded.predict(X).dtype == clf.predict(X).dtype
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
 
 
-def _rewrite(path, params=None, **changes):
-    payload = torch.load(path, weights_only=True)
-    config = json.loads(payload["config"])
-    config.update(changes)
-    config["params"].update(params or {})
-    payload["config"] = json.dumps(config)
-    torch.save(payload, path)
-
-
-def test_refuses_incompatible_version(data, tmp_path):
+def test_refuses_newer_format(data, tmp_path):
     X, y = data
     clf = RNNClassifier(max_epochs=1, **TINY[RNNClassifier]).fit(X, y)
-    path = save_model(clf, tmp_path / "m.pt")
-    _rewrite(path, format_version=99, sersk_version="9.0")
-    with pytest.raises(ValueError, match=r"written by sersk 9.0 .*format version 99"):
+    members = _members(save_model(clf, tmp_path / "m.sersk"))
+    meta = json.loads(members["sersk.json"])
+    meta.update(format_version=99, sersk_version="9.0")
+    members["sersk.json"] = json.dumps(meta)
+    path = _write(tmp_path / "m.sersk", members)
+    with pytest.raises(ValueError, match=r"format 99, written by sersk 9.0"):
         load_model(path)
 
 
 def test_refuses_foreign_files(tmp_path, data):
     path = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(ValueError, match="not a sersk model file"):
+    with pytest.raises(ValueError, match="sersk.models.save_model of sersk 0.1"):
         load_model(path)
     bad = tmp_path / "text.pt"
     bad.write_text("hello")
@@ -124,19 +136,28 @@ def test_refuses_foreign_files(tmp_path, data):
         load_model(tmp_path / "missing.pt")
     X, y = data
     clf = RNNClassifier(max_epochs=1, **TINY[RNNClassifier]).fit(X, y)
-    good = save_model(clf, tmp_path / "m.pt")
-    _rewrite(good, params={"optimizer": "os.system"})
+    members = _members(save_model(clf, tmp_path / "m.sersk"))
+    config = json.loads(members["network.json"])
+    config["params"]["optimizer"] = "os.system"
+    members["network.json"] = json.dumps(config)
     with pytest.raises(ValueError, match="unknown optimizer 'os.system'"):
-        load_model(good)
+        load_model(_write(tmp_path / "m.sersk", members))
 
 
 def test_save_errors(data, tmp_path):
+    from sklearn.exceptions import NotFittedError
     from sklearn.linear_model import LogisticRegression
 
-    with pytest.raises(TypeError, match="expects a sersk deep classifier"):
-        save_model(LogisticRegression(), tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="not fitted yet"):
-        save_model(RNNClassifier(), tmp_path / "x.pt")
+    with pytest.raises(NotFittedError):
+        save_model(LogisticRegression(), tmp_path / "x.sersk")
+    with pytest.raises(NotFittedError):
+        save_model(RNNClassifier(), tmp_path / "x.sersk")
+    X, y = data
+    clf = RNNClassifier(max_epochs=1, **TINY[RNNClassifier]).fit(X, y)
+    clf.set_params(module=type(clf.module_))
+    with pytest.raises(TypeError, match="built-in network only"):
+        save_model(clf, tmp_path / "x.sersk")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unstorable_params_warn(data, tmp_path):
@@ -148,14 +169,14 @@ def test_unstorable_params_warn(data, tmp_path):
     with pytest.warns(
         UserWarning, match=r"does not store the parameters \['train_split'\]"
     ):
-        save_model(clf, tmp_path / "m.pt")
+        save_model(clf, tmp_path / "m.sersk")
 
 
 @pytest.mark.gpu
 def test_gpu_model_loads_on_cpu(data, tmp_path):
     X, y = data
     clf = CRNNClassifier(max_epochs=1, device="cuda", **TINY[CRNNClassifier]).fit(X, y)
-    path = save_model(clf, tmp_path / "m.pt")
+    path = save_model(clf, tmp_path / "m.sersk")
     loaded = load_model(path, device="cpu")
     assert not next(loaded.module_.parameters()).is_cuda
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-4)

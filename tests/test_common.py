@@ -241,9 +241,9 @@ def test_3d_bad_shapes_and_types(est):
     from scipy import sparse
 
     name = type(est).__name__
-    with pytest.raises(ValueError, match="empty array of shape \\(0, 4, 9\\)"):
+    with pytest.raises(ValueError, match="0 sample\\(s\\) \\(shape=\\(0, 4, 9\\)\\)"):
         clone(est).fit(np.empty((0, 4, 9)))
-    with pytest.raises(ValueError, match="empty array of shape \\(3, 4, 0\\)"):
+    with pytest.raises(ValueError, match="0 feature\\(s\\) \\(shape=\\(3, 4, 0\\)\\)"):
         clone(est).fit(np.empty((3, 4, 0)))
     with pytest.raises(ValueError, match="2-D array looks like waveforms"):
         clone(est).fit(np.ones((3, 100)))

@@ -130,6 +130,69 @@ def _is_lazy(X):
     return getattr(type(X), "_sersk_lazy_waveforms", False)
 
 
+def _check_items(items, *, estimator_name, what, ndim, item_shape, fix):
+    """Validate the clips of a variable-length batch: numeric, shaped, finite."""
+    if not items:
+        raise ValueError(
+            f"{estimator_name} got an empty batch (0 clips). Pass at least one clip."
+        )
+    out = []
+    for i, x in enumerate(items):
+        a = _to_float_array(
+            x, what=what, estimator_name=estimator_name, shape_hint=item_shape
+        )
+        if a.ndim != ndim:
+            raise ValueError(
+                f"{estimator_name}: clip {i} of the variable-length batch must be "
+                f"{what} of shape {item_shape}; got shape {a.shape}. {fix}"
+            )
+        if 0 in a.shape:
+            raise ValueError(
+                f"{estimator_name}: clip {i} is empty (shape {a.shape}). Drop it or "
+                "check the file."
+            )
+        if out and a.shape[:-1] != out[0].shape[:-1]:
+            raise ValueError(
+                f"{estimator_name}: all clips must have the same number of "
+                f"coefficients; clip 0 has {out[0].shape[0]}, clip {i} has {a.shape[0]}."
+            )
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        _check_finite(a, what=what, estimator_name=estimator_name, index=i)
+        out.append(a)
+    return _Batch(ragged=out)
+
+
+def _check_fixed(X, *, estimator_name, what, shape, fix):
+    """Validate a fixed-size batch of ``len(shape)`` dimensions, as float32."""
+    arr = _to_float_array(X, what=what, estimator_name=estimator_name, shape_hint=shape)
+    ndim = shape.count(",") + 1
+    if arr.ndim != ndim:
+        raise ValueError(
+            f"{estimator_name} expects {ndim}-D {what} of shape {shape}; "
+            f"got an array of shape {arr.shape}. {fix.get(arr.ndim, fix[None])}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(
+            f"{estimator_name} got 0 clips: Found array with 0 sample(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required."
+        )
+    if 0 in arr.shape:
+        raise ValueError(
+            f"{estimator_name} got empty {what}: Found array with 0 feature(s) "
+            f"(shape={arr.shape}) while a minimum of 1 is required: every axis of "
+            f"{shape} needs at least one element."
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(arr, what=what, estimator_name=estimator_name)
+    return _Batch(fixed=arr)
+
+
+_FRAME_FIX = (
+    "Put a frame-level feature transformer such as MelSpectrogram or MFCC before "
+    "this step."
+)
+
+
 def check_waveforms(X, *, estimator_name, allow_lazy=False):
     """Validate a batch of waveforms.
 
@@ -148,66 +211,27 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
         X = np.asarray(X)
     items = _as_object_list(X)
     if items is not None:
-        if len(items) == 0:
-            raise ValueError(
-                f"{estimator_name} got an empty batch (0 clips). Pass at least one waveform."
-            )
-        out = []
-        for i, x in enumerate(items):
-            a = _to_float_array(
-                x,
-                what="waveforms",
-                estimator_name=estimator_name,
-                shape_hint="(n_samples,)",
-            )
-            if a.ndim != 1:
-                raise ValueError(
-                    f"{estimator_name}: clip {i} of the variable-length batch must be a 1-D "
-                    f"waveform (n_samples,); got shape {a.shape}. Mix stereo down to mono first."
-                )
-            if a.shape[0] == 0:
-                raise ValueError(
-                    f"{estimator_name}: clip {i} is empty (0 samples). Drop it or check the file."
-                )
-            a = np.ascontiguousarray(a, dtype=np.float32)
-            _check_finite(a, what="a waveform", estimator_name=estimator_name, index=i)
-            out.append(a)
-        return _Batch(ragged=out)
-
-    arr = _to_float_array(
+        return _check_items(
+            items,
+            estimator_name=estimator_name,
+            what="waveforms",
+            ndim=1,
+            item_shape="(n_samples,)",
+            fix="Mix stereo down to mono first.",
+        )
+    fix = {
+        1: "Reshape your data with X[np.newaxis, :] for a single clip.",
+        3: "A 3-D array looks like frame-level features or multichannel audio: mix "
+        "channels down to mono (AudioLoader(mono=True)) and put this step first.",
+        None: "Reshape your data to (n_clips, n_samples).",
+    }
+    return _check_fixed(
         X,
-        what="waveforms",
         estimator_name=estimator_name,
-        shape_hint="(n_clips, n_samples)",
+        what="waveforms",
+        shape="(n_clips, n_samples)",
+        fix=fix,
     )
-    if arr.ndim != 2:
-        if arr.ndim == 1:
-            fix = "Reshape your data with X[np.newaxis, :] for a single clip."
-        elif arr.ndim == 3:
-            fix = (
-                "A 3-D array looks like frame-level features or multichannel audio: "
-                "mix channels down to mono (AudioLoader(mono=True)) and put this step first."
-            )
-        else:
-            fix = "Reshape your data to (n_clips, n_samples)."
-        raise ValueError(
-            f"{estimator_name} expects a 2-D batch of waveforms of shape "
-            f"(n_clips, n_samples); got an array of shape {arr.shape}. {fix}"
-        )
-    if arr.shape[0] == 0:
-        raise ValueError(
-            f"{estimator_name} got 0 clips: Found array with 0 sample(s) (shape={arr.shape}) "
-            "while a minimum of 1 is required."
-        )
-    if arr.shape[1] == 0:
-        raise ValueError(
-            f"{estimator_name} got empty waveforms: Found array with 0 feature(s) "
-            f"(shape={arr.shape}) while a minimum of 1 is required. Each clip needs "
-            "at least one audio sample."
-        )
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    _check_finite(arr, what="waveforms", estimator_name=estimator_name)
-    return _Batch(fixed=arr)
 
 
 def check_frame_batch(X, *, estimator_name):
@@ -217,67 +241,28 @@ def check_frame_batch(X, *, estimator_name):
     ``(n_clips, n_coeffs, n_frames)``, or ``ragged``: a list of float32 arrays
     ``(n_coeffs, n_frames_i)`` that share ``n_coeffs``.
     """
+    what = "frame-level features"
     items = _as_object_list(X)
     if items is not None:
-        if len(items) == 0:
-            raise ValueError(
-                f"{estimator_name} got an empty batch (0 clips). Pass at least one clip."
-            )
-        out = []
-        for i, x in enumerate(items):
-            a = _to_float_array(
-                x,
-                what="frame-level features",
-                estimator_name=estimator_name,
-                shape_hint="(n_coeffs, n_frames)",
-            )
-            if a.ndim != 2:
-                raise ValueError(
-                    f"{estimator_name}: clip {i} of the variable-length batch must be a 2-D "
-                    f"array (n_coeffs, n_frames); got shape {a.shape}. Put a frame-level "
-                    "feature transformer such as MFCC before this step."
-                )
-            if 0 in a.shape:
-                raise ValueError(
-                    f"{estimator_name}: clip {i} is empty (shape {a.shape})."
-                )
-            if out and a.shape[0] != out[0].shape[0]:
-                raise ValueError(
-                    f"{estimator_name}: all clips must have the same number of coefficients; "
-                    f"clip 0 has {out[0].shape[0]}, clip {i} has {a.shape[0]}."
-                )
-            a = np.asarray(a, dtype=np.float32)
-            _check_finite(
-                a, what="frame-level features", estimator_name=estimator_name, index=i
-            )
-            out.append(a)
-        return _Batch(ragged=out)
-
-    arr = _to_float_array(
+        return _check_items(
+            items,
+            estimator_name=estimator_name,
+            what=what,
+            ndim=2,
+            item_shape="(n_coeffs, n_frames)",
+            fix=_FRAME_FIX,
+        )
+    fix = {
+        2: "A 2-D array looks like waveforms or already pooled features. " + _FRAME_FIX,
+        None: "",
+    }
+    return _check_fixed(
         X,
-        what="frame-level features",
         estimator_name=estimator_name,
-        shape_hint="(n_clips, n_coeffs, n_frames)",
+        what=what,
+        shape="(n_clips, n_coeffs, n_frames)",
+        fix=fix,
     )
-    if arr.ndim != 3:
-        hint = (
-            " A 2-D array looks like waveforms or already pooled features: put a "
-            "frame-level feature transformer such as MelSpectrogram or MFCC before this step."
-            if arr.ndim == 2
-            else ""
-        )
-        raise ValueError(
-            f"{estimator_name} expects 3-D frame-level features of shape "
-            f"(n_clips, n_coeffs, n_frames); got an array of shape {arr.shape}.{hint}"
-        )
-    if 0 in arr.shape:
-        raise ValueError(
-            f"{estimator_name} got an empty array of shape {arr.shape}; every axis of "
-            "(n_clips, n_coeffs, n_frames) needs at least one element."
-        )
-    arr = np.asarray(arr, dtype=np.float32)
-    _check_finite(arr, what="frame-level features", estimator_name=estimator_name)
-    return _Batch(fixed=arr)
 
 
 def ragged_array(items):

@@ -66,7 +66,7 @@ _MEMBERS = {
 }
 
 # Read limits, checked from the zip headers before a member is read.
-_MAX_JSON_BYTES = 1 << 20  # sersk.json, network.json
+_MAX_JSON_BYTES = 1 << 20  # sersk.json, network.json (skops' schema may be larger)
 _MAX_MEMBER_BYTES = 2 << 30  # one binary member (a forest of many deep trees)
 _MAX_TOTAL_BYTES = 4 << 30  # everything in one archive, nested ones included
 _MAX_MEMBERS = 100_000  # members of one nested archive (skops: one per array)
@@ -488,8 +488,11 @@ def save_model(estimator, path, *, metadata=None):
 # ----------------------------------------------------------------------------
 
 
-def _check_archive(zf, where, path, budget):
-    """Refuse members that are too large or inflate too much (zip headers only)."""
+def _check_archive(zf, where, path, budget, small=()):
+    """Refuse members that are too large or inflate too much (zip headers only).
+
+    Members named in ``small`` (sersk's own JSON) have a tighter limit.
+    """
     infos = zf.infolist()
     if len(infos) > _MAX_MEMBERS:
         raise ModelFileError(
@@ -499,8 +502,7 @@ def _check_archive(zf, where, path, budget):
     total = 0
     for info in infos:
         size, packed = info.file_size, max(info.compress_size, 1)
-        limit = _MAX_JSON_BYTES if info.filename.endswith(".json") else None
-        limit = limit or _MAX_MEMBER_BYTES
+        limit = _MAX_JSON_BYTES if info.filename in small else _MAX_MEMBER_BYTES
         if size > limit or (size > _RATIO_FLOOR and size / packed > _MAX_RATIO):
             raise ModelFileError(
                 f"{path!r}: the member {info.filename!r} of {where} would expand "
@@ -891,7 +893,9 @@ def load_model(path, *, device="auto"):
             "files with sersk.save_model or 'sersk train'."
         )
     with zipfile.ZipFile(path) as zf:
-        total = _check_archive(zf, "the archive", where, _MAX_TOTAL_BYTES)
+        total = _check_archive(
+            zf, "the archive", where, _MAX_TOTAL_BYTES, small=(_META, _NET_CONFIG)
+        )
         names = zf.namelist()
         if _META not in names:
             legacy = any(n.endswith("data.pkl") for n in names)

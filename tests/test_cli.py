@@ -318,3 +318,38 @@ def test_deep_model_round_trip_without_pickle(tmp_path, write_wav):
     (record,) = json.loads(proc.stdout)
     assert set(record["probabilities"]) == {"angry", "neutral", "sad"}
     assert abs(sum(record["probabilities"].values()) - 1) < 1e-5
+
+
+def test_ctrl_c_during_training_writes_nothing_and_exits_130(tmp_path):
+    import signal
+
+    out = tmp_path / "crnn.sersk"
+    tiny_net = ["--epochs", "500", "--batch-size", "8", "--device", "cpu"]
+    tiny_net += ["--module-param", "conv_channels=4", "--module-param", "lstm_units=4"]
+    args = [a for a in TINY if a != "-q"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env.update(OMP_NUM_THREADS="1", TQDM_DISABLE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sersk", "train", *args, "--model", "crnn",
+         *tiny_net, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    try:
+        seen = []
+        for line in proc.stdout:  # skorch prints one row per epoch
+            seen.append(line)
+            if line.strip()[:1].isdigit():  # an epoch is done: training runs
+                proc.send_signal(signal.SIGINT)
+                break
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, ("".join(seen) + stdout, stderr)
+    assert "interrupted, nothing written" in stderr
+    assert "Saved" not in stdout
+    assert list(tmp_path.iterdir()) == []

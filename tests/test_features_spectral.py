@@ -254,11 +254,20 @@ def test_variable_length_clips(batch):
     assert [a.shape[1] for a in as_list] == [1 + n // 512 for n in lengths]
 
 
-def test_integer_waveforms_are_cast_without_rescaling(batch):
+def test_integer_pcm_waveforms_are_scaled_like_soundfile(batch):
     X = np.round(batch * 1000).astype(np.int16)
-    np.testing.assert_array_equal(
-        RMS().transform(X), RMS().transform(X.astype(np.float32))
+    np.testing.assert_allclose(
+        RMS().transform(X), RMS().transform(X.astype(np.float32) / 32768), rtol=1e-6
     )
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = X[0], X[1, :5000]
+    np.testing.assert_allclose(
+        MelSpectrogram().transform(ragged)[1],
+        MelSpectrogram().transform(X[1:2, :5000].astype(np.float32) / 32768)[0],
+        atol=1e-3,
+    )
+    with pytest.raises(InvalidAudioError, match="int64, which is not a PCM sample"):
+        RMS().transform(X.astype(np.int64))
 
 
 @pytest.mark.parametrize("backend", ["librosa", "torch"])

@@ -198,7 +198,8 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
 
     Returns a :class:`_Batch` holding either ``fixed``: a C-contiguous float32
     array ``(n_clips, n_samples)``, or ``ragged``: a list of 1-D float32 arrays.
-    Integer input is cast to float32 without rescaling.
+    Integer PCM (int8, int16, int32, uint8) is scaled to [-1, 1] as soundfile
+    does (:func:`sersk.io.pcm_to_float`); other integer types are refused.
 
     A :class:`~sersk.features.LazyWaveforms` (``AudioLoader(lazy=True)``) is
     returned unread as ``_Batch(lazy=X)`` when ``allow_lazy`` (the consumer
@@ -212,7 +213,7 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
     items = _as_object_list(X)
     if items is not None:
         return _check_items(
-            items,
+            [_integer_pcm_scaled(x, estimator_name) for x in items],
             estimator_name=estimator_name,
             what="waveforms",
             ndim=1,
@@ -226,12 +227,21 @@ def check_waveforms(X, *, estimator_name, allow_lazy=False):
         None: "Reshape your data to (n_clips, n_samples).",
     }
     return _check_fixed(
-        X,
+        _integer_pcm_scaled(X, estimator_name),
         estimator_name=estimator_name,
         what="waveforms",
         shape="(n_clips, n_samples)",
         fix=fix,
     )
+
+
+def _integer_pcm_scaled(x, estimator_name):
+    """Integer PCM samples scaled to [-1, 1] as soundfile does (int64: a clear error)."""
+    if getattr(x, "dtype", None) is not None and x.dtype.kind in "iu":
+        from ..io import pcm_to_float
+
+        return pcm_to_float(x, name=f"The waveforms given to {estimator_name}")
+    return x
 
 
 def check_frame_batch(X, *, estimator_name):

@@ -132,8 +132,8 @@ class MelSpectrogram(_MelRecipe):
     Clips shorter than ``n_fft`` are zero-padded by the centred framing (as
     librosa does, without its warning) and give ``1 + n // hop_length``
     frames; digital silence gives the dB floor (``-100`` dB with ``ref=1.0``),
-    never NaN. Integer waveforms are cast to float32 without rescaling:
-    divide int16 PCM by 32768 first. Input may also be a 1-D object array of
+    never NaN. Integer PCM waveforms (int16 ...) are scaled to [-1, 1]
+    as soundfile does. Input may also be a 1-D object array of
     waveforms of different lengths (``AudioLoader(duration=None)``); the
     output is then an object array of ``(n_mels, n_frames_i)`` arrays.
 

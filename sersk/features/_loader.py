@@ -16,8 +16,8 @@ from ._base import _Batch, _StatelessTransformer, check_waveforms, ragged_array
 __all__ = ["AudioLoader", "LazyWaveforms"]
 
 #: Bytes of waveforms per chunk when a consumer streams a :class:`LazyWaveforms`
-#: (16 clips of 4 s at 16 kHz). With ``benchmarks/bench_memory.py`` this keeps
-#: the peak of ``AudioLoader(lazy=True) -> MelSpectrogram`` under 2x its output.
+#: (16 clips of 4 s at 16 kHz): small next to a corpus' output, large enough for
+#: the batched STFT (``benchmarks/bench_memory.py`` measures the peak).
 LAZY_CHUNK_BYTES = 4 * 2**20
 
 

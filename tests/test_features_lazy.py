@@ -27,7 +27,7 @@ from sersk.features import (
     SpectralContrast,
     TimePooling,
     ZeroCrossingRate,
-    _loader,
+    _lazy,
     make_classic_features,
 )
 
@@ -38,7 +38,7 @@ N_SAMPLES = 8000  # duration=0.5 s
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Two clips of 0.5 s per chunk, so every batch below spans several chunks."""
-    monkeypatch.setattr(_loader, "LAZY_CHUNK_BYTES", 2 * 4 * N_SAMPLES)
+    monkeypatch.setattr(_lazy, "LAZY_CHUNK_BYTES", 2 * 4 * N_SAMPLES)
 
 
 @pytest.fixture
@@ -379,7 +379,7 @@ def _traced_peak(func):
 def test_lazy_pipeline_never_holds_all_waveforms(write_wav, monkeypatch):
     """Traced (numpy) peak: lazy < the waveform array < eager."""
     n_clips, seconds = 160, 1.0
-    monkeypatch.setattr(_loader, "LAZY_CHUNK_BYTES", 2 * 4 * SR)  # 2 clips/chunk
+    monkeypatch.setattr(_lazy, "LAZY_CHUNK_BYTES", 2 * 4 * SR)  # 2 clips/chunk
     paths = [
         write_wav(f"m{i}.wav", seconds=seconds, freq=200.0 + 10 * i)
         for i in range(n_clips)

@@ -25,7 +25,8 @@ librosa: a clip of ``n`` samples gives ``1 + n // hop_length`` frames, and
 clips shorter than the window are zero-padded rather than rejected.
 """
 
-from ._loader import AudioLoader, LazyWaveforms
+from ._lazy import LazyWaveforms
+from ._loader import AudioLoader
 from ._normalize import ClipStandardizer
 from ._pooling import TimePooling
 from ._presets import ClassicFeatures, make_classic_features

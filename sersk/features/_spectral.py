@@ -309,13 +309,13 @@ class MFCC(_MelRecipe):
         *,
         n_mfcc=40,
         deltas=0,
-        n_fft=2048,
-        hop_length=512,
+        lifter=0.0,
         n_mels=128,
         fmin=0.0,
         fmax=None,
         top_db=80.0,
-        lifter=0.0,
+        n_fft=2048,
+        hop_length=512,
         backend="auto",
         device="auto",
         n_jobs=None,
@@ -323,13 +323,13 @@ class MFCC(_MelRecipe):
         self.sr = sr
         self.n_mfcc = n_mfcc
         self.deltas = deltas
-        self.n_fft = n_fft
-        self.hop_length = hop_length
+        self.lifter = lifter
         self.n_mels = n_mels
         self.fmin = fmin
         self.fmax = fmax
         self.top_db = top_db
-        self.lifter = lifter
+        self.n_fft = n_fft
+        self.hop_length = hop_length
         self.backend = backend
         self.device = device
         self.n_jobs = n_jobs

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ._common import (
     CLIError,
+    atomic_output,
     check_interrupted,
     check_out_path,
     emit,
@@ -32,7 +33,8 @@ def write_plots(result, folder):
     ):
         ax = plot()
         fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-        fig.savefig(folder / name, dpi=120, bbox_inches="tight")
+        with atomic_output(folder / name) as fh:
+            fig.savefig(fh, format="png", dpi=120, bbox_inches="tight")
         plt.close(fig)
 
 

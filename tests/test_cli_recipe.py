@@ -73,14 +73,14 @@ def test_cli_options_reach_the_factory(model):
     argv += ["--sr", "22050", "--duration", "1.5", "--n-jobs", "2"]
     argv += ["--random-state", "7", "--epochs", "3", "--batch-size", "4"]
     argv += ["--device", "cpu", "-q"]
-    argv += ["--module-param", "dropout=0.25"]
+    argv += ["--module-param", "dense_units=8,"]
     args = build_parser().parse_args(argv)
     expected = {"sr": 22050, "duration": 1.5, "n_jobs": 2, "random_state": 7}
     if model == "svm":
         expected["probability"] = True
     if model in DEEP_MODELS:
         expected.update(max_epochs=3, batch_size=4, device="cpu", verbose=0)
-        expected["module__dropout"] = 0.25
+        expected["module__dense_units"] = (8,)
     pipe = build_pipeline(args)
     assert_same_params(pipe, FACTORY[model](**expected))
     # and the recipe is the factory's, not the command line's own
@@ -203,3 +203,19 @@ def test_features_out_is_replaced_without_leftovers(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz"]
     data = np.load(out)
     assert data["X"].shape[:2] == (12, 128)  # the deep pipelines' log-mel frames
+
+
+def test_bad_deep_options_are_refused_before_any_work(tmp_path):
+    base = f"train --corpus ravdess --root {tmp_path / 'nope'} --out {tmp_path / 'm'}"
+    proc = _run_main(
+        f"{base} --model crnn --device gpu0",
+        f"{base} --model crnn --module-param lstm_unitz=4",
+        f"{base} --model rnn --module-param conv_channels=4",
+    )
+    assert proc.stdout.split() == ["rc", "1"] * 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert "--device 'gpu0' is not a device: use auto, cpu, cuda or cuda:N" in lines[0]
+    assert "--module-param lstm_unitz: not a parameter of CRNN" in lines[1]
+    assert "lstm_units" in lines[1]
+    assert "--module-param conv_channels: not a parameter of RNN" in lines[2]
+    assert "Point --root" not in proc.stderr

@@ -86,8 +86,39 @@ def build_pipeline(args):
         "verbose": int(args.command == "train" and not args.quiet),
         **{f"module__{key}": value for key, value in module_params},
     }
+    _check_deep_options(pipeline.steps[-1][1], args.device, module_params)
     pipeline.set_params(**{f"{step}__{key}": value for key, value in settings.items()})
     return pipeline
+
+
+def _check_deep_options(net, device, module_params):
+    """Refuse a bad --device or --module-param name before any work."""
+    import inspect
+    import re
+
+    from ._common import CLIError
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(device)):
+        raise CLIError(
+            f"--device {device!r} is not a device: use auto, cpu, cuda or cuda:N"
+        )
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CLIError(
+                f"--device {device}: no CUDA device is available here; use "
+                "--device cpu (or auto, which picks CUDA when there is one)"
+            )
+    module = type(net)._default_module
+    names = set(inspect.signature(module).parameters) - {"n_coeffs", "n_classes"}
+    unknown = sorted({key for key, _ in module_params} - names)
+    if unknown:
+        raise CLIError(
+            f"--module-param {', '.join(unknown)}: not a parameter of "
+            f"{module.__name__} (the network of {type(net).__name__}); its "
+            f"parameters are {', '.join(sorted(names))}"
+        )
 
 
 def _stateless(step):

@@ -887,6 +887,8 @@ def load_model(path, *, device="auto"):
         raise FileNotFoundError(f"model file {where!r} does not exist")
     if path.is_dir():
         raise ModelFileError(f"{where!r} is a folder, not a sersk model file")
+    if not path.is_file():  # a named pipe or a device would block or never end
+        raise ModelFileError(f"{where!r} is not a regular file, not a sersk model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"{where!r} is not a sersk model file (not a zip archive). Write model "

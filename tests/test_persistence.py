@@ -510,6 +510,10 @@ def test_foreign_and_missing_files(tmp_path):
         load_model(tmp_path / "text.sersk")
     with pytest.raises(ModelFileError, match="is a folder"):
         load_model(tmp_path)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.sersk")
+        with pytest.raises(ModelFileError, match="not a regular file"):
+            load_model(tmp_path / "pipe.sersk")
     other = _write_archive(tmp_path / "other.zip", {"readme.txt": b"hi"})
     with pytest.raises(ModelFileError, match="no sersk.json"):
         load_model(other)

@@ -13,6 +13,7 @@ __all__ = [
     "AudioLoadWarning",
     "TrainingInterruptedWarning",
     "AudioAmplitudeWarning",
+    "SpeakerAdaptationWarning",
 ]
 
 
@@ -88,4 +89,12 @@ class AudioAmplitudeWarning(UserWarning):
     :func:`scipy.io.wavfile.read` passed through ``astype(float)``), which
     ruins every feature computed from them. :func:`sersk.io.pcm_to_float`
     scales integer PCM the way :mod:`soundfile` does.
+    """
+
+
+class SpeakerAdaptationWarning(UserWarning):
+    """A speaker had too few clips to be standardised by their own statistics.
+
+    Emitted by :class:`~sersk.features.SpeakerStandardizer`, which then uses
+    the statistics of the training set for that speaker's clips.
     """

@@ -136,7 +136,32 @@ def _resolve_cv(cv, groups, y):
     return cv, repr(cv)
 
 
-def _fit_and_score(estimator, X, y, train, test, labels, fit_params):
+def _consumes_groups(estimator):
+    """Whether ``estimator`` requests ``groups`` at prediction time (metadata
+    routing), e.g. through a :class:`~sersk.features.SpeakerStandardizer` step.
+
+    An estimator that uses groups only to split its training data (a nested
+    ``GridSearchCV``) keeps getting them through ``fit_params``, unrouted.
+    """
+    from sklearn import config_context
+    from sklearn.utils.metadata_routing import get_routing_for_object
+
+    with config_context(enable_metadata_routing=True):
+        try:
+            routing = get_routing_for_object(estimator)
+            return bool(routing.consumes("predict", ["groups"]))
+        except (AttributeError, TypeError, ValueError):
+            return False
+
+
+def _fit_and_score(estimator, X, y, train, test, labels, fit_params, groups=None):
+    """Fit on ``train`` and predict ``test``.
+
+    ``groups`` (given when the estimator requests them) are routed, subset to
+    each side, to the steps that request them in fit and in predict.
+    """
+    from sklearn import config_context
+
     X_train, X_test = _take(X, train), _take(X, test)
     n = y.shape[0]
     # per-sample fit parameters (e.g. groups for an inner GridSearchCV) follow
@@ -147,12 +172,16 @@ def _fit_and_score(estimator, X, y, train, test, labels, fit_params):
         else value
         for key, value in fit_params.items()
     }
-    start = time.perf_counter()
-    estimator.fit(X_train, y[train], **fit_params)
-    fit_time = time.perf_counter() - start
-    start = time.perf_counter()
-    y_pred = np.asarray(estimator.predict(X_test))
-    predict_time = time.perf_counter() - start
+    predict_params = {}
+    if groups is not None:
+        fit_params["groups"], predict_params["groups"] = groups[train], groups[test]
+    with config_context(enable_metadata_routing=groups is not None):
+        start = time.perf_counter()
+        estimator.fit(X_train, y[train], **fit_params)
+        fit_time = time.perf_counter() - start
+        start = time.perf_counter()
+        y_pred = np.asarray(estimator.predict(X_test, **predict_params))
+        predict_time = time.perf_counter() - start
     return estimator, y_pred, fit_time, predict_time
 
 
@@ -352,7 +381,10 @@ def evaluate(
     fit_params : dict, default=None
         Extra keyword arguments of ``estimator.fit``. Values with one entry per
         sample (e.g. ``{"groups": groups}`` for a nested ``GridSearchCV``)
-        are subset to each fold's training indices.
+        are subset to each fold's training indices. A step that requests
+        ``groups`` through metadata routing (e.g.
+        :class:`~sersk.features.SpeakerStandardizer`) gets the speakers of its
+        clips in fit and in predict without it.
     return_estimators : bool, default=False
         Keep the fitted estimator of every fold in ``result.estimators``.
     verbose : int, default=0
@@ -454,8 +486,20 @@ def evaluate(
                 stacklevel=2,
             )
     fit_params = {} if fit_params is None else dict(fit_params)
+    # speaker adaptation steps (SpeakerStandardizer) get the speakers of the
+    # clips they see, in fit and in predict, through metadata routing
+    routed_groups = (
+        groups if groups is not None and _consumes_groups(estimator) else None
+    )
+    if routed_groups is None and _consumes_groups(estimator):
+        raise ValueError(
+            "The estimator has a step that needs the speaker of every clip "
+            "(e.g. SpeakerStandardizer), but groups=None. Pass groups=bunch.groups."
+        )
     outputs = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_fit_and_score)(clone(estimator), X, y, train, test, labels, fit_params)
+        delayed(_fit_and_score)(
+            clone(estimator), X, y, train, test, labels, fit_params, routed_groups
+        )
         for train, test in splits
     )
 

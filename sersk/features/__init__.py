@@ -30,6 +30,7 @@ from ._loader import AudioLoader
 from ._normalize import ClipStandardizer
 from ._pooling import TimePooling
 from ._presets import ClassicFeatures, make_classic_features
+from ._speaker import SpeakerStandardizer
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
 from ._temporal import RMS, ZeroCrossingRate
 
@@ -42,6 +43,7 @@ __all__ = [
     "MFCC",
     "MelSpectrogram",
     "RMS",
+    "SpeakerStandardizer",
     "SpectralContrast",
     "TimePooling",
     "ZeroCrossingRate",

@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
+from sersk.features._loader import AudioLoader
 from sersk.features._pooling import TimePooling
 from sersk.features._prosody import Prosody
 from sersk.features._temporal import RMS
@@ -199,6 +200,15 @@ def test_batch_chunks_and_jobs_do_not_change_values():
         )
 
 
+def test_frame_blocks_do_not_change_values(monkeypatch):
+    import sersk.features._prosody as prosody
+
+    X = np.stack([pulse_train(f0=130.0, jitter=0.01, seconds=0.6), np.zeros(9600)])
+    ref = Prosody(hop_length=160).fit_transform(X)
+    monkeypatch.setattr(prosody, "_BLOCK", 7)  # many blocks, one ending mid-clip
+    np.testing.assert_array_equal(Prosody(hop_length=160).fit_transform(X), ref)
+
+
 def test_file_paths_pipeline_pickle(write_wav):
     paths = [
         write_wav("a.wav", y=harmonic(150.0, 0.5)),
@@ -214,6 +224,8 @@ def test_file_paths_pipeline_pickle(write_wav):
     pooled = make_pipeline(Prosody(), TimePooling(stats=("mean", "max"))).fit(paths)
     assert pooled.transform(paths).shape == (2, 12)
     assert pooled.get_feature_names_out()[:2].tolist() == ["f0_mean", "voicing_mean"]
+    lazy = AudioLoader(duration=0.5, lazy=True).transform(paths)
+    np.testing.assert_allclose(est.fit_transform(lazy), from_files, atol=1e-6)
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(np.stack(restored.transform(paths)), from_files)
     assert clone(est).get_params() == est.get_params()
@@ -252,8 +264,6 @@ def test_bad_input_messages():
 
 
 def test_real_ravdess_male_f0_below_female(ravdess_root):
-    from sersk.features._loader import AudioLoader
-
     paths, actors = [], []
     for actor in range(1, 9):
         files = sorted((ravdess_root / f"Actor_{actor:02d}").glob("*.wav"))[:2]

@@ -18,9 +18,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..exceptions import InvalidAudioError
-from ..utils._sklearn_compat import _fit_context
+from ..utils._sklearn_compat import Integral, Interval, _fit_context
 
 __all__ = []
+
+#: Constraints of sampling rates and of window / hop lengths in samples. The
+#: upper bounds refuse absurd values (a stored n_fft of 2**26 would allocate
+#: gigabytes per clip) with scikit-learn's parameter message.
+SR_CONSTRAINT = [Interval(Integral, 1, 768_000, closed="both")]
+LENGTH_CONSTRAINT = [Interval(Integral, 1, 2**16, closed="both")]
 
 
 def _is_sparse(X):

@@ -9,7 +9,13 @@ import numpy as np
 from ..exceptions import InvalidAudioError
 from ..io import load_audio
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _Batch, _StatelessTransformer, check_waveforms, ragged_array
+from ._base import (
+    SR_CONSTRAINT,
+    _Batch,
+    _StatelessTransformer,
+    check_waveforms,
+    ragged_array,
+)
 from ._lazy import LazyWaveforms, _warn_bad
 
 __all__ = ["AudioLoader"]
@@ -244,7 +250,7 @@ class AudioLoader(_StatelessTransformer):
     """
 
     _parameter_constraints: dict = {
-        "sr": [Interval(Integral, 1, None, closed="left")],
+        "sr": SR_CONSTRAINT,
         "duration": [Interval(Real, 0, None, closed="neither"), None],
         "mono": ["boolean"],
         "pad_mode": [StrOptions({"end", "center"})],

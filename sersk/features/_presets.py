@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 from ..utils._sklearn_compat import Integral, Interval, Real, StrOptions
-from ._base import _StatelessBase, check_choices
+from ._base import LENGTH_CONSTRAINT, SR_CONSTRAINT, _StatelessBase, check_choices
 from ._compute import _Computed
 from ._pooling import _STATS, TimePooling
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
@@ -123,11 +123,11 @@ class ClassicFeatures(_Computed, _StatelessBase):
     """
 
     _parameter_constraints: dict = {
-        "sr": [Interval(Integral, 1, None, closed="left")],
+        "sr": SR_CONSTRAINT,
         "features": [str, list, tuple],
         "stats": [str, list, tuple, None],
-        "n_fft": [Interval(Integral, 1, None, closed="left")],
-        "hop_length": [Interval(Integral, 1, None, closed="left")],
+        "n_fft": LENGTH_CONSTRAINT,
+        "hop_length": LENGTH_CONSTRAINT,
         "n_mels": [Interval(Integral, 1, None, closed="left")],
         "n_mfcc": [Interval(Integral, 1, None, closed="left")],
         "tuning": [Interval(Real, -0.5, 0.5, closed="left"), None],

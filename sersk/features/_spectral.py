@@ -18,15 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils._sklearn_compat import Integral, Interval, Options, Real, StrOptions
+from ._base import LENGTH_CONSTRAINT, SR_CONSTRAINT
 from ._compute import BACKEND_CONSTRAINTS, _FrameFeature
 from ._kernels import chroma_table, contrast_bands, dct_table, lifter_table, mel_table
 
 __all__ = ["MelSpectrogram", "MFCC", "Chroma", "SpectralContrast"]
 
 _STFT_CONSTRAINTS = {
-    "sr": [Interval(Integral, 1, None, closed="left")],
-    "n_fft": [Interval(Integral, 1, None, closed="left")],
-    "hop_length": [Interval(Integral, 1, None, closed="left")],
+    "sr": SR_CONSTRAINT,
+    "n_fft": LENGTH_CONSTRAINT,
+    "hop_length": LENGTH_CONSTRAINT,
     **BACKEND_CONSTRAINTS,
 }
 

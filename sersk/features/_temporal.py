@@ -8,15 +8,15 @@ these framed sums), so neither imports torch by default; torch only with
 
 from __future__ import annotations
 
-from ..utils._sklearn_compat import Integral, Interval
+from ._base import LENGTH_CONSTRAINT, SR_CONSTRAINT
 from ._compute import BACKEND_CONSTRAINTS, _FrameFeature
 
 __all__ = ["ZeroCrossingRate", "RMS"]
 
 _CONSTRAINTS = {
-    "sr": [Interval(Integral, 1, None, closed="left")],
-    "frame_length": [Interval(Integral, 1, None, closed="left")],
-    "hop_length": [Interval(Integral, 1, None, closed="left")],
+    "sr": SR_CONSTRAINT,
+    "frame_length": LENGTH_CONSTRAINT,
+    "hop_length": LENGTH_CONSTRAINT,
     **BACKEND_CONSTRAINTS,
 }
 

@@ -28,8 +28,10 @@ clips shorter than the window are zero-padded rather than rejected.
 from ._lazy import LazyWaveforms
 from ._loader import AudioLoader
 from ._normalize import ClipStandardizer
+from ._opensmile import OpenSmile
 from ._pooling import TimePooling
 from ._presets import ClassicFeatures, make_classic_features
+from ._prosody import Prosody
 from ._speaker import SpeakerStandardizer
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
 from ._temporal import RMS, ZeroCrossingRate
@@ -42,6 +44,8 @@ __all__ = [
     "LazyWaveforms",
     "MFCC",
     "MelSpectrogram",
+    "OpenSmile",
+    "Prosody",
     "RMS",
     "SpeakerStandardizer",
     "SpectralContrast",

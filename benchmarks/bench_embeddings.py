@@ -122,7 +122,8 @@ def main(argv=None):
         f"median of {args.repeats} runs, torch {torch.__version__}"
     )
     print(
-        f"{'model':<26} {'batch':>5} {'precision':>9} {'clips/s':>9} {'x real time':>12}"
+        f"{'model':<26} {'threads':>7} {'batch':>5} {'precision':>9} {'clips/s':>9} "
+        f"{'x real time':>12}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:

@@ -87,8 +87,7 @@ def make_embedding_pipeline(
 
     Examples
     --------
-    >>> from sersk.pipelines import make_embedding_pipeline  # doctest: +SKIP
-    >>> from sersk._embedding_pipeline import make_embedding_pipeline
+    >>> from sersk.pipelines import make_embedding_pipeline
     >>> pipe = make_embedding_pipeline("microsoft/wavlm-base-plus", layers=6)
     >>> [name for name, _ in pipe.steps]
     ['embedding', 'scaler', 'clf']

@@ -380,7 +380,9 @@ def test_lazy_waveforms_and_integer_pcm(model_dir, write_wav):
     paths = [write_wav(f"c{i}.wav", y=c, subtype="FLOAT") for i, c in enumerate(clips)]
     est = SpeechEmbedding(path)
     lazy = AudioLoader(duration=0.5, lazy=True).transform(paths)
-    np.testing.assert_allclose(est.transform(lazy), est.transform(clips), **BATCH_TOL)
+    np.testing.assert_allclose(
+        est.fit(lazy).transform(lazy), est.transform(clips), **BATCH_TOL
+    )
     pcm = (np.stack(clips) * 32767).astype(np.int16)
     np.testing.assert_allclose(
         est.transform(pcm), est.transform(np.stack(clips)), rtol=1e-3, atol=1e-3
@@ -396,6 +398,20 @@ def test_bf16_close_to_fp32(model_dir):
     # bfloat16 keeps 8 bits of mantissa: about 2 significant digits here
     np.testing.assert_allclose(bf16, fp32, rtol=0.1, atol=0.1)
     assert not np.array_equal(bf16, fp32)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["wavlm", "whisper"])
+def test_cuda_agrees_with_cpu(model_dir, kind):
+    path = model_dir(kind)
+    X = _clips([6000, 9000, 4000])
+    cpu = SpeechEmbedding(path, pooling="mean+std", device="cpu").transform(X)
+    gpu = SpeechEmbedding(path, pooling="mean+std", device="cuda", precision="fp32")
+    # cuDNN may use TF32 for convolutions: about 3 significant digits
+    np.testing.assert_allclose(gpu.transform(X), cpu, rtol=1e-2, atol=1e-3)
+    auto = SpeechEmbedding(path, pooling="mean+std", device="auto")
+    assert auto._encoder().device.type == "cuda"
+    np.testing.assert_allclose(auto.transform(X), cpu, rtol=0.1, atol=0.1)
 
 
 # --------------------------------------------------------------------------
@@ -578,6 +594,20 @@ def test_models_that_cannot_be_loaded(model_dir, tmp_path, monkeypatch):
         SpeechEmbedding(tmp_path / "weights.bin").fit(X)
     with pytest.raises(ValueError, match="'bert' model .* not an audio encoder"):
         SpeechEmbedding(model_dir("bert")).fit(X)
+
+
+def test_downloads_only_when_allowed(monkeypatch):
+    from sersk.features._embedding_encoder import _resolve_source
+
+    monkeypatch.delenv("SERSK_ALLOW_DOWNLOADS", raising=False)
+    assert _resolve_source("facebook/wav2vec2-base") == ("facebook/wav2vec2-base", True)
+    monkeypatch.setenv("SERSK_ALLOW_DOWNLOADS", "1")
+    assert _resolve_source("facebook/wav2vec2-base") == (
+        "facebook/wav2vec2-base",
+        False,
+    )
+    with pytest.raises(OSError, match="no directory"):  # a path is never a hub id
+        _resolve_source("./models/wavlm")
 
 
 def test_missing_feature_extractor_config_warns(model_dir, tmp_path):

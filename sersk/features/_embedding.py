@@ -351,8 +351,12 @@ class SpeechEmbedding(_StatelessTransformer):
 
         enc, _, _ = self._prepare()
         if as_paths(X, "SpeechEmbedding") is None:
-            batch = check_waveforms(X, estimator_name="SpeechEmbedding")
-            if batch.ragged is not None:
+            batch = check_waveforms(
+                X, estimator_name="SpeechEmbedding", allow_lazy=True
+            )
+            if batch.lazy is not None:  # not read here either
+                lengths = np.full(batch.n_clips, batch.lazy.n_samples)
+            elif batch.ragged is not None:
                 lengths = np.array([len(x) for x in batch.ragged])
             else:
                 lengths = np.full(batch.n_clips, batch.fixed.shape[1])

@@ -144,9 +144,10 @@ class _Encoder:
             else:
                 raise ValueError(
                     f"The 'model' parameter of SpeechEmbedding is a {model_type!r} "
-                    f"model ({model!r}), not an audio encoder. Use a wav2vec2-style "
-                    "encoder (wav2vec2, HuBERT, WavLM, data2vec-audio, ...) or a "
-                    "Whisper model, e.g. 'facebook/wav2vec2-base', "
+                    f"model ({model!r}), not an audio encoder that it supports. Use "
+                    "a wav2vec2-style encoder (wav2vec2, HuBERT, WavLM, "
+                    "data2vec-audio, ...) or a Whisper model, e.g. "
+                    "'facebook/wav2vec2-base', "
                     "'microsoft/wavlm-base-plus' or 'openai/whisper-small'."
                 )
             try:

@@ -112,10 +112,12 @@ class SpeechEmbedding(_StatelessTransformer):
         Where the model runs; ``"auto"`` picks CUDA when available,
         ``"cuda"`` without a GPU raises a ``ValueError``.
     precision : {"auto", "fp32", "bf16"}, default="auto"
-        ``"bf16"`` runs the model under bfloat16 autocast (about 3
-        significant digits; faster on GPUs and recent CPUs), ``"fp32"`` in
-        float32; ``"auto"`` is bf16 on a CUDA GPU that supports it, else
-        fp32. The output is float32 either way.
+        ``"bf16"`` runs the model under bfloat16 autocast (2 to 3
+        significant digits; faster on GPUs and on CPUs with AMX or
+        AVX512-BF16, but many times slower on CPUs without native bfloat16,
+        whose convolutions fall back to a slow path), ``"fp32"`` in float32;
+        ``"auto"`` is bf16 on a CUDA GPU that supports it, else fp32. The
+        output is float32 either way.
 
     See Also
     --------

@@ -75,7 +75,8 @@ def save_tiny_encoder(path, kind):
 
     Kinds: ``"wav2vec2"`` (GroupNorm front end, no attention mask, like
     wav2vec2-base), ``"wav2vec2-layer"`` (LayerNorm front end, masked, like
-    wav2vec2-large-lv60), ``"wavlm"`` (LayerNorm, masked), ``"whisper"``
+    wav2vec2-large-lv60), ``"wavlm"`` (LayerNorm, masked), ``"hubert"``
+    (GroupNorm), ``"data2vec-audio"`` (LayerNorm convolutions, masked), ``"whisper"``
     (encoder window of 1 s instead of 30 s: 50 positions), ``"wav2vec2-k1"``
     (a 1-sample receptive field, for scikit-learn's checks whose "clips" are
     1 to 20 samples long) and ``"bert"`` (not an audio encoder).
@@ -84,6 +85,10 @@ def save_tiny_encoder(path, kind):
     from transformers import (
         BertConfig,
         BertModel,
+        Data2VecAudioConfig,
+        Data2VecAudioModel,
+        HubertConfig,
+        HubertModel,
         Wav2Vec2Config,
         Wav2Vec2FeatureExtractor,
         Wav2Vec2Model,
@@ -107,6 +112,14 @@ def save_tiny_encoder(path, kind):
         kw.update(num_conv_pos_embeddings=2)
         net = Wav2Vec2Model(Wav2Vec2Config(**kw))
         fe = Wav2Vec2FeatureExtractor(return_attention_mask=True, do_normalize=False)
+    elif kind == "hubert":
+        net = HubertModel(HubertConfig(**_wav2vec2_kwargs("group")))
+        fe = Wav2Vec2FeatureExtractor(do_normalize=False)
+    elif kind == "data2vec-audio":
+        kw = _wav2vec2_kwargs("layer")
+        del kw["feat_extract_norm"], kw["do_stable_layer_norm"]
+        net = Data2VecAudioModel(Data2VecAudioConfig(**kw, conv_pos_kernel_size=3))
+        fe = Wav2Vec2FeatureExtractor(return_attention_mask=True)
     elif kind == "wavlm":
         cfg = WavLMConfig(**_wav2vec2_kwargs("layer"), num_buckets=8)
         net = WavLMModel(cfg)
@@ -237,7 +250,7 @@ def test_shapes_of_every_pooling(model_dir, kind):
     ]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS + ["hubert", "data2vec-audio"])
 def test_layers_are_the_models_hidden_states(model_dir, kind):
     path = model_dir(kind)
     clip = _clips([6000])[0]
@@ -281,13 +294,13 @@ def test_feature_names(model_dir):
 # Padding, chunking, resampling, inputs
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", KINDS + ["data2vec-audio"])
 def test_padding_does_not_change_embeddings(model_dir, kind):
     """Clips batched with longer ones equal the clips alone.
 
     Masked models pad with an attention mask (wav2vec2-layer, WavLM); Whisper
-    pads every clip to its window anyway; the GroupNorm wav2vec2 batches only
-    equal lengths.
+    pads every clip to its window anyway; the GroupNorm wav2vec2 and
+    data2vec-audio (several positional conv layers) batch only equal lengths.
     """
     path = model_dir(kind)
     X = _clips([3000, 9000, 5000, 9000, 4100])
@@ -307,6 +320,8 @@ def test_group_norm_models_batch_equal_lengths_only(model_dir):
     sizes = [[u[2] for u in b] for b in est._batches(units, enc)]
     assert sizes == [[50, 50, 50], [50], [40, 40], [30]]
     assert SpeechEmbedding(model_dir("wavlm"))._encoder().masked
+    # the positional conv stack sees non-zero padding after its first layer
+    assert not SpeechEmbedding(model_dir("data2vec-audio"))._encoder().masked
 
 
 def test_windows_cover_every_frame_once():

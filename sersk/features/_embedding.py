@@ -18,9 +18,10 @@ How a clip becomes frames, in order (the model side and the windows are in
    ``transformers`` speech-recognition pipeline, ``stride_length_s``);
 3. windows of all clips, sorted by length, go through the model
    ``batch_size`` at a time: padded with an attention mask, or only
-   windows of equal length together for the models whose first layer
-   normalises over time (``feat_extract_norm="group"``), for which padding
-   would change the result;
+   windows of equal length together for the models for which padding would
+   change the result (first layer normalising over time,
+   ``feat_extract_norm="group"``; positional embedding of several conv
+   layers, as data2vec-audio);
 4. the kept frames of the selected layers are written into the clip's frames
    (``pooling=None``) or summed in float64 for the mean and std.
 """
@@ -105,9 +106,11 @@ class SpeechEmbedding(_StatelessTransformer):
     batch_size : int, default=8
         Windows per forward pass. Models whose first layer normalises over
         time (``feat_extract_norm="group"``: wav2vec2-base, HuBERT-base,
-        WavLM-base/base-plus) only batch windows of equal length, because
-        zero padding would change their output; give them clips of one
-        length (``AudioLoader(duration=...)``) to batch them.
+        WavLM-base/base-plus) or whose positional embedding has several
+        convolution layers (data2vec-audio) only batch windows of equal
+        length, because zero padding would change their output even with an
+        attention mask; give them clips of one length
+        (``AudioLoader(duration=...)``) to batch them.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where the model runs; ``"auto"`` picks CUDA when available,
         ``"cuda"`` without a GPU raises a ``ValueError``.

@@ -196,10 +196,24 @@ class _Encoder:
             self.window = None
             self.n_hidden_states = config.num_hidden_layers + 1
             self.hidden_size = config.hidden_size
-            # GroupNorm over time in the first conv layer (wav2vec2-base,
-            # HuBERT-base, WavLM-base): zero padding changes every frame, with
-            # or without an attention mask, so only equal lengths are batched.
-            self.masked = getattr(config, "feat_extract_norm", "layer") != "group"
+            # Padding changes the output, with or without an attention mask,
+            # of (a) GroupNorm over time in the first conv layer (wav2vec2-,
+            # HuBERT-, WavLM-base) and (b) a positional embedding of several
+            # conv layers (data2vec-audio: padded frames are zeroed before the
+            # first one only, so the next ones see non-zero padding: the last
+            # frames change, then every frame through attention). Such models
+            # batch only windows of equal length.
+            # (data2vec-audio's config calls its number of positional conv
+            # layers num_conv_pos_embeddings, next to conv_pos_kernel_size;
+            # in wav2vec2's, num_conv_pos_embeddings is the kernel size.)
+            stacked_pos_conv = (
+                hasattr(config, "conv_pos_kernel_size")
+                and getattr(config, "num_conv_pos_embeddings", 1) > 1
+            )
+            self.masked = (
+                getattr(config, "feat_extract_norm", "layer") != "group"
+                and not stacked_pos_conv
+            )
         self.model_type = model_type
         self.fe = fe
         self.device = torch.device(device)

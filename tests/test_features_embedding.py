@@ -11,14 +11,13 @@ Batching changes the blocking of float32 matrix products: ``BATCH_TOL``.
 
 from __future__ import annotations
 
-import atexit
+import os
 import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -164,21 +163,39 @@ def save_tiny_encoder(path, kind):
     return path
 
 
-_TMP = {}
+#: Bump when save_tiny_encoder changes: names the shared directory of
+#: stable_encoder_dir, so that no run reuses models of an older definition.
+TINY_ENCODERS_VERSION = 1
 
 
-def tiny_encoder_dir(kind):
-    """A directory holding a tiny ``kind`` encoder, written once per process.
+def stable_encoder_dir(kind):
+    """A tiny ``kind`` encoder at a path that is the same in every process.
 
-    Used by this module's fixtures and by ``tests/test_common.py`` (which needs
-    the path when it collects scikit-learn's checks).
+    scikit-learn's checks are collected with the estimator's repr in their ids,
+    so the model path must not change between processes (pytest-xdist workers
+    compare their collections). The directory sits in the system temporary
+    directory, named after this file's model version and the transformers
+    version; a process that finds it complete reuses it, others write it to a
+    private directory and rename it into place (atomic, so concurrent workers
+    never see half a model). Used by ``tests/test_common.py`` too.
     """
-    if kind not in _TMP:
-        if "root" not in _TMP:
-            _TMP["root"] = Path(tempfile.mkdtemp(prefix="sersk-embedding-"))
-            atexit.register(shutil.rmtree, _TMP["root"], ignore_errors=True)
-        _TMP[kind] = save_tiny_encoder(_TMP["root"] / kind, kind)
-    return _TMP[kind]
+    import transformers
+
+    root = Path(tempfile.gettempdir()) / (
+        f"sersk-test-encoders-v{TINY_ENCODERS_VERSION}-"
+        f"transformers-{transformers.__version__}"
+    )
+    path = root / kind
+    if not (path / "preprocessor_config.json").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=root))
+        save_tiny_encoder(private / kind, kind)
+        try:
+            os.rename(private / kind, path)
+        except OSError:  # another process was first: keep its copy
+            pass
+        shutil.rmtree(private, ignore_errors=True)
+    return path
 
 
 KINDS = ["wav2vec2", "wav2vec2-layer", "wavlm", "whisper"]
@@ -193,10 +210,18 @@ def n_frames(kind, n):
 
 
 @pytest.fixture(scope="session")
-def model_dir():
+def model_dir(tmp_path_factory):
+    """``model_dir(kind)``: a tiny encoder written to this session's tmp_path."""
     if not HAS_TRANSFORMERS:
         pytest.skip('needs transformers (pip install "sersk[embeddings]")')
-    return tiny_encoder_dir
+    root, written = tmp_path_factory.mktemp("encoders"), {}
+
+    def _get(kind):
+        if kind not in written:
+            written[kind] = save_tiny_encoder(root / kind, kind)
+        return written[kind]
+
+    return _get
 
 
 def _clips(lengths, seed=0):
@@ -707,7 +732,7 @@ EXPECTED_FAILED_CHECKS = {
 def common_check_instance():
     """The instance scikit-learn's checks run on: a 1-sample receptive field."""
     return SpeechEmbedding(
-        str(tiny_encoder_dir("wav2vec2-k1")), pooling="mean+std", device="cpu"
+        str(stable_encoder_dir("wav2vec2-k1")), pooling="mean+std", device="cpu"
     )
 
 
@@ -719,6 +744,4 @@ if HAS_TRANSFORMERS:
         xfail_strict=True,
     )
     def test_sklearn_compatible_estimator(estimator, check):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            check(estimator)
+        check(estimator)

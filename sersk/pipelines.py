@@ -29,10 +29,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from ._embedding_pipeline import make_embedding_pipeline
+
 __all__ = [
     "make_cnn_lstm_pipeline",
     "make_cnn_pipeline",
     "make_crnn_pipeline",
+    "make_embedding_pipeline",
     "make_random_forest_pipeline",
     "make_rnn_pipeline",
     "make_svm_pipeline",

@@ -74,6 +74,14 @@ FEATURE_ESTIMATORS = [
 HAS_OPENSMILE = importlib.util.find_spec("opensmile") is not None
 if HAS_OPENSMILE:  # the `opensmile` extra (installed by .ci/run)
     FEATURE_ESTIMATORS.append(OpenSmile())
+# SpeechEmbedding (the `embeddings` extra: transformers) on a tiny random encoder
+# with a 1-sample receptive field (the checks' clips are 1 to 20 samples long),
+# written once to a path that is the same in every process (it is in the ids)
+HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
+if HAS_TRANSFORMERS:
+    from test_features_embedding import common_check_instance
+
+    FEATURE_ESTIMATORS.append(common_check_instance())
 
 
 class _SpeakerStandardizerWithGroups(SpeakerStandardizer):
@@ -128,6 +136,7 @@ EXPECTED_FAILED_CHECKS = {
         "ClassicFeatures",
         "Prosody",
         "OpenSmile",
+        "SpeechEmbedding",
     ]
 }
 EXPECTED_FAILED_CHECKS["_SpeakerStandardizerWithGroups"] = {
@@ -167,6 +176,8 @@ def test_every_public_estimator_is_checked():
     }
     if not HAS_OPENSMILE:
         public.discard("OpenSmile")
+    if not HAS_TRANSFORMERS:
+        public.discard("SpeechEmbedding")
     assert public == checked
 
 

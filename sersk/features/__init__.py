@@ -25,6 +25,7 @@ librosa: a clip of ``n`` samples gives ``1 + n // hop_length`` frames, and
 clips shorter than the window are zero-padded rather than rejected.
 """
 
+from ._embedding import SpeechEmbedding
 from ._lazy import LazyWaveforms
 from ._loader import AudioLoader
 from ._normalize import ClipStandardizer
@@ -49,6 +50,7 @@ __all__ = [
     "RMS",
     "SpeakerStandardizer",
     "SpectralContrast",
+    "SpeechEmbedding",
     "TimePooling",
     "ZeroCrossingRate",
     "make_classic_features",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import importlib.util
 import json
 import platform
 import sys
@@ -57,6 +58,8 @@ from sersk.evaluation import (  # noqa: E402
     markdown_table,
     standardize_by_speaker,
 )
+from sersk.features import SpeakerStandardizer  # noqa: E402
+from sersk.pipelines import make_svm_pipeline  # noqa: E402
 
 SR = 16000
 N_FFT = 2048
@@ -126,18 +129,52 @@ def load_waveforms(paths, trim_db=None, n_jobs=1):
     return loader.transform(paths)
 
 
+def voiced_prosody(P):
+    """Prosody frames pooled over voiced frames: F0 in semitones, jitter,
+    shimmer, HNR (mean, std, min, max), the voiced fraction and loudness
+    (mean, std, max) over all frames."""
+    out = []
+    for p in P:
+        voiced = p[0] > 0
+        rows = p[[0, 2, 3, 4]][:, voiced] if voiced.sum() > 1 else np.zeros((4, 2))
+        rows = rows.astype(np.float64)
+        rows[0] = 12 * np.log2(np.maximum(rows[0], 1.0) / 100.0)
+        stats = [rows.mean(1), rows.std(1), rows.min(1), rows.max(1)]
+        loud = [voiced.mean(), p[5].mean(), p[5].std(), p[5].max()]
+        out.append(np.concatenate([*stats, loud]))
+    return np.asarray(out)
+
+
 def sersk_features(waves, variant):
     """Pooled features computed by sersk's own transformers (stateless).
 
-    sersk      : make_classic_features() = the features of make_svm_pipeline()
-    sersk-rich : the same six pieces with six statistics each, MFCC with
-                 deltas and delta-deltas
+    sersk      : the features of make_svm_pipeline() (silence trimmed, six
+                 statistics, MFCC deltas): computed from the file paths
+    sersk-0.1  : make_classic_features(), the features of the first release's
+                 make_svm_pipeline() (mean and std)
+    sersk-rich : make_classic_features with six statistics each, MFCC with
+                 deltas and delta-deltas (on the waveforms given)
+    prosody    : sersk.features.Prosody pooled over voiced frames
+    egemaps    : sersk.features.OpenSmile() functionals (eGeMAPSv02)
     """
     from sklearn.pipeline import make_pipeline as mp
 
-    from sersk.features import MFCC, TimePooling, make_classic_features
+    from sersk.features import (
+        MFCC,
+        OpenSmile,
+        Prosody,
+        TimePooling,
+        make_classic_features,
+    )
+    from sersk.pipelines import make_svm_pipeline
 
     if variant == "sersk":
+        return np.asarray(make_svm_pipeline()[:-2].fit_transform(waves), np.float64)
+    if variant == "prosody":
+        return voiced_prosody(Prosody(sr=SR).fit_transform(waves))
+    if variant == "egemaps":
+        return np.asarray(OpenSmile(sr=SR).fit_transform(waves), dtype=np.float64)
+    if variant == "sersk-0.1":
         union = make_classic_features(SR)
     elif variant == "sersk-rich":
         union = make_classic_features(SR, stats=SIX_STATS)
@@ -197,37 +234,39 @@ def deep_frames(paths, n_mels, n_fft, hop_length, duration, trim_db=None, n_jobs
     return mel.transform(waves)
 
 
-# (features, model, per-speaker normalisation) of the --experiments rows
+# (features, model, speaker adaptation) of the --experiments rows
 EXPERIMENTS = [
     ("classic", "svm", False),
-    ("sersk", "svm", False),
-    ("sersk-rich", "svm", False),
     ("rich", "svm", False),
+    ("sersk-0.1", "svm", False),
+    ("sersk-rich", "svm", False),
+    ("sersk", "svm", False),
     ("sersk", "logreg", False),
-    ("sersk-rich", "logreg", False),
+    ("sersk", "svm_tuned", False),
+    ("sersk + prosody", "svm", False),
+    ("sersk + prosody", "logreg", False),
+    ("sersk + egemaps", "svm", False),
+    ("sersk + egemaps", "logreg", False),
+    ("sersk-0.1", "svm", True),
     ("sersk", "svm", True),
-    ("sersk-rich", "svm", True),
-    ("rich", "svm", True),
     ("sersk", "logreg", True),
-    ("sersk-rich", "svm_tuned", False),
-    ("sersk-rich", "svm_tuned", True),
-    ("sersk-rich", "logreg", True),
-    ("sersk-rich + trim", "svm", False),
-    ("sersk-rich + trim", "logreg", False),
-    ("sersk-rich + trim", "logreg", True),
+    ("sersk + prosody", "logreg", True),
+    ("sersk + egemaps", "svm", True),
+    ("sersk + egemaps", "logreg", True),
 ]
 
 
 def make_estimator(name, args, n_features, n_groups=24):
     if name == "svm":
-        return make_pipeline(StandardScaler(), SVC(C=args.C, gamma="scale"))
+        svc = SVC(C=args.C, gamma="scale", class_weight="balanced")
+        return make_pipeline(StandardScaler(), svc)
     if name == "svm_tuned":
         grid = {
             "svc__C": [1.0, 10.0, 100.0],
             "svc__gamma": [f / n_features for f in (0.5, 1.0, 2.0)],
         }
         return GridSearchCV(
-            make_pipeline(StandardScaler(), SVC()),
+            make_pipeline(StandardScaler(), SVC(class_weight="balanced")),
             grid,
             cv=GroupKFold(min(3, n_groups - -(-n_groups // args.folds))),
             scoring="balanced_accuracy",
@@ -345,7 +384,7 @@ def main(argv=None):
     parser.add_argument(
         "--features",
         default="sersk",
-        choices=["sersk", "sersk-rich", "classic", "rich"],
+        choices=["sersk", "sersk-0.1", "sersk-rich", "classic", "rich"],
         help="pooled features of the svm/rf rows (see pool and sersk_features)",
     )
     parser.add_argument("--folds", type=int, default=5)
@@ -423,8 +462,29 @@ def main(argv=None):
     waves = {}  # trim_db -> waveforms
 
     def features(variant):
+        if variant not in pooled and " + " in variant and "trim" not in variant:
+            # "sersk + prosody": the default features and another set, of the
+            # clips trimmed as the default pipeline trims them
+            parts = [features(variant.split(" + ")[0])]
+            trim_db = make_svm_pipeline().named_steps["audioloader"].trim_db
+            for extra in variant.split(" + ")[1:]:
+                if trim_db not in waves:
+                    waves[trim_db] = timed(
+                        None, load_waveforms, paths, trim_db, n_jobs=args.n_jobs
+                    )
+                parts.append(
+                    timed(f"{extra} features", sersk_features, waves[trim_db], extra)
+                )
+            pooled[variant] = np.hstack(parts)
         if variant not in pooled:
-            if variant.startswith("sersk"):
+            if variant == "sersk":
+                pooled[variant] = timed(
+                    "sersk features (make_svm_pipeline, from the files)",
+                    sersk_features,
+                    paths,
+                    "sersk",
+                )
+            elif variant.startswith("sersk"):
                 base, _, trim = variant.partition(" + ")
                 trim_db = args.trim_db if trim else None
                 if trim_db not in waves:
@@ -478,12 +538,20 @@ def main(argv=None):
     experiments = []
     if args.experiments:
         for variant, model, speaker_norm in EXPERIMENTS:
+            if "egemaps" in variant and importlib.util.find_spec("opensmile") is None:
+                print(f"skipped {variant}: pip install 'sersk[opensmile]'")
+                continue
             X = features(variant)
-            name = variant
+            name, est = variant, None
             if speaker_norm:
-                X = standardize_by_speaker(X, actors)
-                name += " + per-speaker norm"
-            row, _ = run_row(model, "speaker", "8 emotions", X, y, actors, args, name)
+                # the test actors are standardised with their own unlabelled
+                # clips inside each fold (evaluate routes the speakers)
+                base = make_estimator(model, args, X.shape[1], np.unique(actors).size)
+                est = make_pipeline(SpeakerStandardizer(), base)
+                name += " + SpeakerStandardizer"
+            row, _ = run_row(
+                model, "speaker", "8 emotions", X, y, actors, args, name, est
+            )
             experiments.append(row)
             write_page(args, rows, experiments, timings, len(paths), len(set(actors)))
     if args.deep_experiments:
@@ -529,19 +597,24 @@ def targets_section(rows, experiments):
         return []
     lines = ["## Against the targets (8 emotions, speaker-independent)", ""]
     families = (
-        ("classic", ("svm", "svm_tuned", "logreg"), 0.55),
-        ("deep", ("cnn", "crnn"), 0.65),
+        ("classic", ("svm", "svm_tuned", "logreg"), (0.55, 0.65)),
+        ("deep", ("cnn", "crnn"), (0.50, 0.65)),
     )
-    for family, models, target in families:
-        for title, transductive in (
-            ("without per-speaker normalisation", False),
-            ("with per-speaker normalisation (transductive)", True),
+    for family, models, targets in families:
+        for (title, transductive), target in zip(
+            (
+                ("without speaker adaptation", False),
+                ("with speaker adaptation (per-speaker statistics)", True),
+            ),
+            targets,
+            strict=True,
         ):
             group = [
                 r
                 for r in si
                 if r["model"].split()[0] in models
-                and ("per-speaker" in r["features"]) == transductive
+                and any(k in r["features"] for k in ("per-speaker", "Speaker"))
+                == transductive
             ]
             if not group:
                 continue
@@ -624,13 +697,16 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
         "Wall time is the cross-validation of one row (shared 2-core machine, "
         "run under `nice`, so times are indicative only).",
         "",
-        "Features of the SVM and random-forest rows: **sersk** is "
-        "`sersk.features.make_classic_features()`, the features of "
-        "`sersk.pipelines.make_svm_pipeline()` (MFCC-40, chroma, log-mel-128, "
-        "spectral contrast, ZCR, RMS; mean and std over time, 378 values). "
+        "Features of the SVM and random-forest rows: **sersk** is the feature "
+        "step of `sersk.pipelines.make_svm_pipeline()` on the file paths: "
+        "`AudioLoader(trim_db=30)` (leading and trailing silence cut), MFCC-40 "
+        "with deltas and delta-deltas, chroma, log-mel-128, spectral contrast, "
+        "ZCR and RMS, each with mean, std, min, max, skewness and kurtosis over "
+        "time (1,614 values). "
         "**classic** is the reference recipe of the issue computed with librosa "
-        "directly (the same but with the power mel spectrogram). SVM: "
-        f"StandardScaler + RBF SVC(C={args.C:g}, gamma='scale'); RF: "
+        "directly (MFCC, chroma, power mel, contrast, ZCR, RMS; mean and std). "
+        f"SVM: StandardScaler + RBF SVC(C={args.C:g}, gamma='scale', "
+        "class_weight='balanced'), the classifier of `make_svm_pipeline()`; RF: "
         f"RandomForestClassifier({args.trees} trees) on the same features. "
         "Deep rows (if any): sersk `AudioLoader(duration="
         f"{args.duration:g})` + `MelSpectrogram(n_mels={args.n_mels}, n_fft=1024, "
@@ -649,19 +725,27 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
         lines += [
             "## Improving the models (speaker-independent, 8 emotions)",
             "",
+            "**sersk-0.1**: `make_classic_features()`, the features of the first "
+            "release's `make_svm_pipeline()` (mean and std, 378 values). "
             "**sersk-rich**: `make_classic_features(stats=(mean, std, min, max, skew, "
             "kurtosis))` with the MFCC piece replaced by `MFCC(deltas=2)` (MFCC-40, "
-            "deltas, delta-deltas). **rich**: the same computed with librosa "
-            "directly. "
+            "deltas, delta-deltas), without trimming. **rich**: the same computed "
+            "with librosa directly. **+ prosody**: `sersk.features.Prosody` pooled "
+            "over voiced frames (F0 in semitones, jitter, shimmer, HNR: mean, std, "
+            "min, max; voiced fraction; loudness mean, std, max; 20 values) beside "
+            "the sersk features. **+ egemaps**: the 88 eGeMAPSv02 functionals of "
+            "`sersk.features.OpenSmile` (the optional `opensmile` extra, "
+            "audEERING's research licence) beside the sersk features. "
             "**logreg**: StandardScaler + LogisticRegression(C="
             f"{args.logreg_C:g}) (strong L2 regularisation). "
             "**svm_tuned**: C in {1, 10, 100} and gamma in {0.5, 1, 2} / "
             "n_features chosen by an inner GroupKFold(3) over the training actors "
-            "(nested speaker-independent CV, scored by UAR). **per-speaker norm**: "
-            "features standardised per actor with "
-            "`sersk.evaluation.standardize_by_speaker` before cross-validation; "
-            "this is transductive (it uses the unlabelled test clips of each test "
-            "actor) and is never applied by default. **+ trim**: leading and "
+            "(nested speaker-independent CV, scored by UAR). **+ SpeakerStandardizer**: "
+            "`sersk.features.SpeakerStandardizer` first in the pipeline: in each "
+            "fold the training actors are standardised by their own statistics and "
+            "each test actor by the statistics of their own unlabelled test clips "
+            "(speaker adaptation: it needs a few clips of every new speaker; never "
+            "a default). **+ trim**: leading and "
             "trailing silence cut by `AudioLoader(trim_db="
             f"{args.trim_db:g})` before the features (the speech of a RAVDESS "
             "clip lasts about 1.8 s of its 3.5 s). Deep rows here (if any): "

@@ -42,17 +42,26 @@ __all__ = [
 ]
 
 
-def _front(sr, duration, from_waveforms, n_jobs, lazy=False):
+#: Statistics of the classic recipe of make_svm_pipeline (measured best).
+RICH_STATS = ("mean", "std", "min", "max", "skew", "kurtosis")
+
+
+def _front(sr, duration, from_waveforms, n_jobs, lazy=False, trim_db=None):
     # lazy=True (deep pipelines): the loader returns LazyWaveforms and the one
     # feature step streams them, so the corpus' waveforms are never all in
     # memory (same outputs). The classic pipelines keep lazy=False: their
     # FeatureUnion has six branches, each of which would re-read every file.
-    if from_waveforms:
+    # Waveforms pass through an AudioLoader too when silence is to be trimmed.
+    if from_waveforms and trim_db is None:
         return []
     from .features import AudioLoader
 
     loader = AudioLoader(
-        sr=sr, duration=duration, n_jobs=n_jobs, lazy=lazy and duration is not None
+        sr=sr,
+        duration=duration,
+        n_jobs=n_jobs,
+        lazy=lazy and duration is not None and trim_db is None,
+        trim_db=trim_db,
     )
     return [("audioloader", loader)]
 
@@ -71,14 +80,15 @@ def make_svm_pipeline(
     *,
     sr=16000,
     duration=None,
+    trim_db=30.0,
     C=10.0,
     gamma="scale",
-    class_weight=None,
+    class_weight="balanced",
     probability=False,
     n_mfcc=40,
     n_mels=128,
-    stats=("mean", "std"),
-    mfcc_deltas=0,
+    stats=RICH_STATS,
+    mfcc_deltas=2,
     from_waveforms=False,
     memory=None,
     n_jobs=None,
@@ -89,7 +99,11 @@ def make_svm_pipeline(
     The baseline of most SER papers: per-clip statistics of MFCC, chroma,
     mel spectrogram, spectral contrast, zero-crossing rate and RMS
     (:func:`~sersk.features.make_classic_features`), scaled, fed to
-    ``SVC(kernel="rbf", C=C, gamma=gamma)``.
+    ``SVC(kernel="rbf", C=C, gamma=gamma)``. The defaults are the best
+    speaker-independent recipe measured by
+    ``benchmarks/bench_classic_recipes.py`` (``docs/results.md``): leading
+    and trailing silence trimmed, six statistics, MFCC deltas and
+    delta-deltas, balanced class weights.
 
     Parameters
     ----------
@@ -98,13 +112,20 @@ def make_svm_pipeline(
     duration : float or None, default=None
         Pad or trim every clip to this many seconds; None keeps the native
         lengths (the statistics are pooled over each clip's own frames).
+    trim_db : float or None, default=30.0
+        Cut leading and trailing silence quieter than ``trim_db`` below the
+        clip's peak before the features (``AudioLoader(trim_db=...)``), so
+        the statistics describe the speech rather than the room; None keeps
+        the clips whole. Waveform input (``from_waveforms=True``) is trimmed
+        too.
     C : float, default=10.0
         SVM regularisation (larger: fit the training clips more closely).
     gamma : {"scale", "auto"} or float, default="scale"
         RBF kernel width; "scale" is ``1 / (n_features * X.var())``, i.e.
         ``1 / n_features`` after standard scaling.
-    class_weight : dict, "balanced" or None, default=None
-        Class weights of the SVC; "balanced" helps on unbalanced corpora.
+    class_weight : dict, "balanced" or None, default="balanced"
+        Class weights of the SVC; "balanced" weighs every emotion equally,
+        which is what UAR scores.
     probability : bool, default=False
         Wrap the SVC in ``CalibratedClassifierCV(method="sigmoid", cv=3)`` so the
         pipeline has ``predict_proba`` (``SVC(probability=True)`` is deprecated
@@ -113,13 +134,11 @@ def make_svm_pipeline(
         Number of MFCCs.
     n_mels : int, default=128
         Mel bands.
-    stats : tuple of str, default=("mean", "std")
+    stats : tuple of str, default=("mean", "std", "min", "max", "skew", "kurtosis")
         Statistics pooled over time (see :class:`~sersk.features.TimePooling`).
-    mfcc_deltas : {0, 1, 2}, default=0
+    mfcc_deltas : {0, 1, 2}, default=2
         Append the MFCC deltas (1) or deltas and delta-deltas (2) to the MFCC
-        piece. On RAVDESS (speaker-independent 5-fold, 8 classes) deltas with
-        ``stats=("mean", "std", "min", "max", "skew", "kurtosis")`` raised the
-        UAR of this pipeline from 0.465 to 0.512 (``docs/results.md``).
+        piece.
     from_waveforms : bool, default=False
         Start from 2-D float32 waveforms ``(n_clips, n_samples)`` instead of
         file paths (no AudioLoader step).
@@ -136,8 +155,9 @@ def make_svm_pipeline(
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``audioloader`` (unless ``from_waveforms``), ``features``,
-        ``standardscaler`` and ``svc`` (or ``calibratedclassifiercv``).
+        Steps ``audioloader`` (unless ``from_waveforms`` without
+        ``trim_db``), ``features``, ``standardscaler`` and ``svc`` (or
+        ``calibratedclassifiercv``).
 
     See Also
     --------
@@ -146,12 +166,10 @@ def make_svm_pipeline(
 
     Notes
     -----
-    Measured on RAVDESS speech (8 classes, GroupKFold(5) by actor): UAR 0.465
-    with the defaults, 0.512 with ``mfcc_deltas=2`` and six statistics, versus
-    0.775 with a random stratified split (the same actors on both sides).
-    Standardising the pooled features per speaker
-    (:func:`sersk.evaluation.standardize_by_speaker`, transductive) adds about
-    10 points more; see ``docs/results.md``.
+    Insert :class:`~sersk.features.SpeakerStandardizer` after the features
+    for speaker adaptation (it needs a few unlabelled clips of every new
+    speaker; see the evaluation guide). The speaker-independent scores of
+    this recipe and its variants are in ``docs/results.md``.
 
     Examples
     --------
@@ -164,7 +182,7 @@ def make_svm_pipeline(
     >>> y = ["low"] * 3 + ["high"] * 3
     >>> pipe = make_svm_pipeline(from_waveforms=True, n_mfcc=13, n_mels=40)
     >>> [name for name, _ in pipe.steps]
-    ['features', 'standardscaler', 'svc']
+    ['audioloader', 'features', 'standardscaler', 'svc']
     >>> pipe.fit(X, y).predict(X[[0, 5]]).tolist()
     ['low', 'high']
     """
@@ -180,7 +198,7 @@ def make_svm_pipeline(
     else:
         clf = ("svc", svc)
     steps = [
-        *_front(sr, duration, from_waveforms, n_jobs),
+        *_front(sr, duration, from_waveforms, n_jobs, trim_db=trim_db),
         ("features", _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas)),
         ("standardscaler", StandardScaler()),
         clf,

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from ._parser import DEEP_MODELS, DEMO_CRNN
 
-__all__ = ["FACTORIES", "build_pipeline", "default_duration", "split_pipeline"]
+__all__ = [
+    "FACTORIES",
+    "build_pipeline",
+    "default_duration",
+    "model_duration",
+    "split_pipeline",
+]
 
 # model name of the command line -> factory of sersk.pipelines
 FACTORIES = {
@@ -29,6 +35,18 @@ def default_duration(args):
     if args.duration is not None:
         return float(args.duration)
     return 2.0 if getattr(args, "corpus", "synthetic") == "synthetic" else 3.0
+
+
+def model_duration(args):
+    """Clip length the model's loader pads or trims to.
+
+    ``--duration`` when given; else the default length for the deep models
+    (fixed-size input) and None for the classic ones, whose statistics are
+    pooled over each clip's own frames.
+    """
+    if args.duration is None and args.model not in DEEP_MODELS:
+        return None
+    return default_duration(args)
 
 
 def build_pipeline(args):
@@ -64,7 +82,7 @@ def build_pipeline(args):
     factory = getattr(pipelines, FACTORIES[args.model])
     options = {
         "sr": getattr(args, "sr", 16000),
-        "duration": default_duration(args),
+        "duration": model_duration(args),
         "n_jobs": getattr(args, "n_jobs", None),
         "random_state": args.random_state,
     }

@@ -6,7 +6,7 @@ import time
 
 from ._common import check_interrupted, check_out_path, log, transform_in_chunks
 from ._data import load_data
-from ._model import build_pipeline, default_duration, split_pipeline
+from ._model import build_pipeline, model_duration, split_pipeline
 from ._parser import DEEP_MODELS
 
 
@@ -42,7 +42,7 @@ def run(args):
         "corpus": args.corpus,
         "emotions": list(args.emotions) if args.emotions else None,
         "sr": int(loader.sr),
-        "duration": default_duration(args),
+        "duration": model_duration(args),
         "n_train": int(len(y)),
         "n_speakers": None if groups is None else int(np.unique(groups).size),
     }

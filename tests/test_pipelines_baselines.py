@@ -64,7 +64,12 @@ def test_svm_pipeline_structure_and_defaults():
     assert params["features__mfcc__mfcc__n_mfcc"] == 40
     assert params["features__mfcc__mfcc__deltas"] == 2
     assert params["features__mfcc__timepooling__stats"] == (
-        "mean", "std", "min", "max", "skew", "kurtosis"
+        "mean",
+        "std",
+        "min",
+        "max",
+        "skew",
+        "kurtosis",
     )
     assert clone(pipe).set_params(svc__C=1.0).get_params()["svc__C"] == 1.0
 

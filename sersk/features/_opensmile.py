@@ -107,9 +107,8 @@ default="eGeMAPSv02"
     transformers zero-pad clips shorter than a frame. openSMILE writes NaN
     nowhere else; a NaN output raises a ``ValueError``.
 
-    Every clip is one call of the native openSMILE engine (about 10 ms of
-    overhead plus about 25 ms per second of 16 kHz audio for eGeMAPSv02 and
-    ComParE_2016 on one CPU core); the output is float32.
+    Every clip is one call of the native openSMILE engine; the output is
+    float32.
 
     References
     ----------

@@ -366,10 +366,9 @@ class Prosody(_FrameFeature):
     noisy voices it can overestimate jitter, and values are comparable within
     sersk rather than to Praat's to the decimal.
 
-    Speed, measured on a shared 2-core machine: 4 to 7 ms of one CPU core per
-    second of 16 kHz audio (YIN and the correlation share one FFT per
-    frame; frames are analysed in blocks, so memory stays flat for long
-    clips), 10 to 25 times less than ``librosa.pyin``.
+    YIN and the correlation share one FFT per frame, and frames are analysed
+    in blocks, so memory stays flat for long clips (speed: the prosody page
+    of the user guide).
 
     References
     ----------

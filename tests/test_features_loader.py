@@ -241,7 +241,7 @@ def test_bad_input_messages(X, exc, match):
     [
         (
             {"sr": 0},
-            "The 'sr' parameter of AudioLoader must be an int in the range \\[1, inf\\). Got 0 instead.",
+            "The 'sr' parameter of AudioLoader must be an int in the range \\[1, 768000\\]. Got 0 instead.",
         ),
         ({"duration": -1.0}, "The 'duration' parameter of AudioLoader must be"),
         (

@@ -386,7 +386,7 @@ def test_bad_waveforms(est):
         ),
         (
             MelSpectrogram(sr=-1),
-            r"The 'sr' parameter of MelSpectrogram must be an int in the range \[1, inf\). Got -1 instead.",
+            r"The 'sr' parameter of MelSpectrogram must be an int in the range \[1, 768000\]. Got -1 instead.",
         ),
         (MelSpectrogram(ref="min"), r"The 'ref' parameter of MelSpectrogram must be"),
         (

@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_accuracy import voiced_prosody  # noqa: E402
 from joblib import Memory  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -62,21 +63,6 @@ def _sources_hash():
     return d.hexdigest()[:12]
 
 
-def voiced_stats(P):
-    """Prosody pooled over voiced frames: f0 in semitones, jitter, shimmer, HNR
-    (mean, std, min, max), the voiced fraction, loudness (mean, std, max)."""
-    out = []
-    for p in P:
-        voiced = p[0] > 0
-        rows = p[[0, 2, 3, 4]][:, voiced] if voiced.sum() > 1 else np.zeros((4, 2))
-        rows = rows.astype(np.float64)
-        rows[0] = 12 * np.log2(np.maximum(rows[0], 1.0) / 100.0)
-        stats = [rows.mean(1), rows.std(1), rows.min(1), rows.max(1)]
-        loud = [voiced.mean(), p[5].mean(), p[5].std(), p[5].max()]
-        out.append(np.concatenate([*stats, loud]))
-    return np.asarray(out, dtype=np.float32)
-
-
 def compute_features(name, paths):
     """The feature matrix of one feature set (cached by the caller)."""
     parts = name.split("+")
@@ -86,7 +72,7 @@ def compute_features(name, paths):
     waves = AudioLoader(sr=16000, trim_db=trim, n_jobs=2).fit_transform(paths)
     base = name.removesuffix("_trim")
     if base == "prosody":
-        return voiced_stats(Prosody().fit_transform(waves))
+        return voiced_prosody(Prosody().fit_transform(waves))
     if base == "egemaps":
         return OpenSmile().fit_transform(waves)
     if base == "classic":

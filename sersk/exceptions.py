@@ -14,6 +14,7 @@ __all__ = [
     "TrainingInterruptedWarning",
     "AudioAmplitudeWarning",
     "SpeakerAdaptationWarning",
+    "LowSampleRateWarning",
 ]
 
 
@@ -97,4 +98,13 @@ class SpeakerAdaptationWarning(UserWarning):
 
     Emitted by :class:`~sersk.features.SpeakerStandardizer`, which then uses
     the statistics of the training set for that speaker's clips.
+    """
+
+
+class LowSampleRateWarning(UserWarning):
+    """Audio is upsampled: it was recorded at a lower rate than the model's.
+
+    An 8 kHz recording upsampled to 16 kHz holds nothing above 4 kHz, where a
+    model trained on 16 kHz speech expects signal; its high-frequency features
+    look like silence, and predictions can be wrong without any error.
     """

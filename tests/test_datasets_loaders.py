@@ -484,3 +484,16 @@ def test_corpus_unpacked_twice_is_detected(make_tree):
     # the same file name in two label folders is normal for load_folder
     folder = make_tree("custom", ["Happy/001.wav", "Sad/001.wav"])
     assert len(load_folder(folder).data) == 2
+
+
+@pytest.mark.parametrize("loader", [load_ravdess, load_tess, load_folder])
+@pytest.mark.parametrize("root", ["", "  "])
+def test_empty_root_never_scans_the_current_directory(
+    loader, root, tmp_path, monkeypatch
+):
+    # a current directory with valid RAVDESS-like content must not be read
+    actor = tmp_path / "Actor_01"
+    actor.mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="names no folder"):
+        loader(root=root)

@@ -327,3 +327,15 @@ def test_trim_db_applies_to_arrays_and_lazy_input_alike(write_wav):
 def test_trim_db_rejects_bad_values(bad):
     with pytest.raises((ValueError, TypeError), match="trim_db"):
         AudioLoader(trim_db=bad).fit(["a.wav"])
+
+
+def test_leading_silence_longer_than_duration_is_not_digital_silence(write_wav):
+    """Only a file silent as a whole is refused, not one that speaks late."""
+    speech = np.zeros(16000 * 2)
+    speech[16000 + 100 :] = 0.3 * np.sin(np.arange(16000 - 100) / 5.0)  # after 1 s
+    late = write_wav("late.wav", y=speech, sr=16000)
+    silent = write_wav("silent.wav", y=np.zeros(32000), sr=16000)
+    X = AudioLoader(duration=0.5).fit_transform([late])
+    assert X.shape == (1, 8000) and not X.any()  # the first half second, as asked
+    with pytest.raises(InvalidAudioError, match="pure digital silence"):
+        AudioLoader(duration=0.5).fit_transform([silent])

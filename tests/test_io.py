@@ -230,3 +230,34 @@ def test_load_audio_warns_on_float_file_in_pcm_units(write_wav):
         y, _ = load_audio(path)
     assert record[0].filename == __file__
     np.testing.assert_array_equal(y, 3000.0)  # exact: float32 stored and read back
+
+
+def test_load_audio_refuses_named_pipes_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "stream.wav"
+    os.mkfifo(fifo)
+    # opening a FIFO for reading would block until a writer appears
+    with pytest.raises(AudioReadError, match="not a regular file"):
+        load_audio(fifo)
+
+
+def test_load_audio_refuses_absurd_sampling_rates(tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "one_hz.wav"
+    sf.write(path, np.zeros(20000, dtype=np.int16), 1, subtype="PCM_16")
+    with pytest.raises(InvalidAudioError, match="declares a sampling rate of 1 Hz"):
+        load_audio(path, sr=16000)
+
+
+def test_load_audio_warns_when_upsampling(write_wav):
+    from sersk.exceptions import LowSampleRateWarning
+
+    path = write_wav("narrow.wav", sr=8000, seconds=0.5)
+    with pytest.warns(LowSampleRateWarning, match="8000 Hz and is upsampled to 16000"):
+        y, sr = load_audio(path, sr=16000)
+    assert sr == 16000 and y.shape == (8000,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowSampleRateWarning)
+        load_audio(write_wav("wide.wav", sr=22050, seconds=0.2), sr=16000)

@@ -221,6 +221,12 @@ def _load_descr(name: str) -> str:
 def _resolve_root(corpus: _Corpus, root, data_home) -> str:
     if root is None:
         return os.path.join(get_data_home(data_home), corpus.name)
+    if not os.fspath(root).strip():
+        # "" would resolve to the current directory and scan it
+        raise ValueError(
+            f"root={root!r} names no folder. Pass the folder of {corpus.title} "
+            "(e.g. root='path/to/corpus'), or root=None for the data home."
+        )
     return os.path.abspath(os.path.expanduser(os.fspath(root)))
 
 

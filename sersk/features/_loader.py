@@ -52,7 +52,12 @@ def _load_one(path, sr, mono, offset, read_duration, trim_db=None):
     """Load one file; return ``(waveform, None)`` or ``(None, exception)``."""
     try:
         y, _ = load_audio(path, sr=sr, mono=mono, offset=offset, duration=read_duration)
-        if not np.any(y):
+        # the part read may be leading silence of a file that speaks later:
+        # only a file that is silent as a whole is refused
+        if not np.any(y) and (
+            read_duration is None
+            or not np.any(load_audio(path, sr=None, mono=mono, offset=offset)[0])
+        ):
             raise InvalidAudioError(
                 f"'{os.fsdecode(path)}' is pure digital silence (all {y.shape[-1]} samples "
                 "are 0), which carries no emotion. Remove the file, or use "

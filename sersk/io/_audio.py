@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..exceptions import AudioAmplitudeWarning, AudioReadError, InvalidAudioError
+from ..exceptions import (
+    AudioAmplitudeWarning,
+    AudioReadError,
+    InvalidAudioError,
+    LowSampleRateWarning,
+)
 from ..utils._validation import check_audio
 
 __all__ = ["load_audio", "pcm_to_float", "resample"]
@@ -23,6 +28,11 @@ _PCM_FULL_SCALE = {
 # A peak above this (12 dB over full scale) is not a clipped recording but a
 # waveform in the wrong units, such as integer PCM cast to float unscaled.
 _FAR_OUTSIDE = 4.0
+
+#: Sampling rates a file may declare: below, the header is damaged (a 1 Hz
+#: header would make a small file hours long); above, it is not audio sersk
+#: can use.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
 
 
 def _warn_if_far_outside(y, name, stacklevel):
@@ -183,9 +193,17 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
     IsADirectoryError
         ``path`` is a folder.
     sersk.exceptions.AudioReadError
-        The file cannot be decoded as audio (an :class:`OSError`).
+        The file cannot be decoded as audio, or is not a regular file (a named
+        pipe would block): an :class:`OSError`.
     sersk.exceptions.InvalidAudioError
-        The decoded audio is empty or holds NaN/Inf samples (a :class:`ValueError`).
+        The decoded audio is empty or holds NaN/Inf samples, or the file
+        declares a sampling rate outside 1 kHz to 768 kHz (a :class:`ValueError`).
+
+    Warns
+    -----
+    sersk.exceptions.LowSampleRateWarning
+        ``sr`` is above the file's rate: upsampled audio has no content above
+        the file's Nyquist frequency.
 
     See Also
     --------
@@ -232,9 +250,22 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
             f"'{path_str}' is a directory, not an audio file. Pass the files inside it "
             "(e.g. sorted(Path(folder).glob('*.wav'))) or use sersk.datasets.load_folder."
         )
+    if not p.is_file():
+        # a named pipe or a device would block the reader forever
+        raise AudioReadError(
+            f"'{path_str}' is not a regular file (a named pipe, socket or device); "
+            "sersk reads audio from regular files only. Copy the audio to a file."
+        )
     try:
         with sf.SoundFile(path_str) as f:
             native_sr = f.samplerate
+            if not MIN_SAMPLE_RATE <= native_sr <= MAX_SAMPLE_RATE:
+                raise InvalidAudioError(
+                    f"'{path_str}' declares a sampling rate of {native_sr} Hz, outside "
+                    f"[{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz: its header is damaged "
+                    "or it is not speech audio. Re-encode it, e.g. 'ffmpeg -i in.wav "
+                    "-ar 16000 out.wav'."
+                )
             start = int(round(offset * native_sr))
             frames = -1 if duration is None else int(round(duration * native_sr))
             if start > 0:
@@ -263,6 +294,16 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
     _warn_if_far_outside(y, f"audio of '{path_str}'", stacklevel=3)
     out_sr = native_sr
     if sr is not None and sr != native_sr:
+        if native_sr < sr:
+            warnings.warn(
+                LowSampleRateWarning(
+                    f"'{path_str}' is sampled at {native_sr} Hz and is upsampled to "
+                    f"{sr} Hz: it holds nothing above {native_sr / 2:g} Hz, where a "
+                    f"model trained on {sr} Hz audio expects signal, so its features "
+                    "there look like silence."
+                ),
+                stacklevel=2,
+            )
         y = resample(y, orig_sr=native_sr, target_sr=sr)
         out_sr = int(sr)
     return y, out_sr

@@ -35,21 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def synthetic_clips(n_clips, duration, sr=16000, seed=0):
-    """Harmonic tones with vibrato plus a noise floor, float32."""
-    rng = np.random.default_rng(seed)
-    n = int(round(duration * sr))
-    t = np.arange(n) / sr
-    X = np.empty((n_clips, n), dtype=np.float32)
-    for i in range(n_clips):
-        f0 = rng.uniform(90, 300) * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))
-        phase = 2 * np.pi * np.cumsum(f0) / sr
-        y = sum(np.sin(k * phase) / k for k in range(1, 6))
-        X[i] = 0.2 * y + 0.005 * rng.normal(size=n)
-    return X
+from bench_backends import synthetic_clips
 
 
 def save_encoder(path, size):

@@ -87,8 +87,8 @@ def test_results_markdown_converts_to_valid_rst():
 def test_readme_quick_start_and_console_script():
     readme = (ROOT / "README.md").read_text()
     assert (
-        'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[dev]"'
-        " && sersk demo" in readme
+        "python3 -m pip install torch==2.13.0 && python3 -m pip install -e "
+        '".[dev,opensmile,embeddings]" && sersk demo' in readme
     )
     assert "\npython -m pytest\n" in readme
     pyproject = (ROOT / "pyproject.toml").read_text()

@@ -14,8 +14,12 @@ Classic pipelines::
 
 Deep pipelines::
 
-    AudioLoader(duration) -> MelSpectrogram | MFCC -> ClipStandardizer ->
+    AudioLoader(trim_db) -> MelSpectrogram | MFCC -> ClipStandardizer ->
     CRNNClassifier | CNNClassifier | CNNLSTMClassifier | RNNClassifier
+
+Late fusion (:func:`make_fusion_pipeline`): a soft-voting
+:class:`~sklearn.ensemble.VotingClassifier` of the SVM pipeline and a deep
+pipeline, both from the same file paths.
 
 Importing this module does not import torch; the deep factories import
 :mod:`sersk.models` (and so torch) when called.
@@ -24,7 +28,7 @@ Importing this module does not import torch; the deep factories import
 from __future__ import annotations
 
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -36,6 +40,7 @@ __all__ = [
     "make_cnn_pipeline",
     "make_crnn_pipeline",
     "make_embedding_pipeline",
+    "make_fusion_pipeline",
     "make_random_forest_pipeline",
     "make_rnn_pipeline",
     "make_svm_pipeline",
@@ -297,14 +302,18 @@ _DEEP_DOC = """Log-mel (or MFCC) frames, per-clip standardisation and a {model}.
     ----------
     sr : int, default=16000
         Sampling rate the audio is loaded at and the features assume.
-    duration : float, default=3.0
-        Every clip is padded (zeros at the end) or trimmed to this many
-        seconds, so the network sees fixed-size inputs (RAVDESS sentences
-        last 1.5-2.5 s after about 0.5 s of silence).
-    features : {{"mel", "mfcc"}}, default="{features}"
+    duration : float or None, default=None
+        None keeps every clip at its own length (the network pads each batch
+        to its longest clip and ignores the padding); a number pads (zeros at
+        the end) or cuts every clip to that many seconds.
+    trim_db : float or None, default=30
+        Leading and trailing silence quieter than this many dB below the
+        clip's peak is cut before the features (``AudioLoader(trim_db=...)``);
+        None keeps it.
+    features : {{"mel", "mfcc"}}, default="mel"
         Input frames: ``MelSpectrogram(n_mels=n_mels)`` in dB or
         ``MFCC(n_mfcc=n_mfcc)``.
-    n_mels : int, default=128
+    n_mels : int, default=64
         Mel bands.
     n_mfcc : int, default=40
         MFCCs (``features="mfcc"``).
@@ -312,7 +321,7 @@ _DEEP_DOC = """Log-mel (or MFCC) frames, per-clip standardisation and a {model}.
         FFT size.
     hop_length : int, default=256
         Samples between frames (16 ms at 16 kHz).
-    max_epochs : int, default=30
+    max_epochs : int, default=60
         Training epochs (early stopping on a speaker-independent validation
         split may stop sooner, see the classifier's ``patience``).
     lr : float, default=1e-3
@@ -356,6 +365,7 @@ def _make_deep(
     *,
     sr,
     duration,
+    trim_db,
     features,
     n_mels,
     n_mfcc,
@@ -390,11 +400,6 @@ def _make_deep(
             f"The 'features' parameter of make_{cls_name[:-10].lower()}_pipeline must "
             f"be 'mel' or 'mfcc'. Got {features!r} instead."
         )
-    if duration is None:
-        raise ValueError(
-            "Deep pipelines need fixed-size inputs: pass duration=<seconds> "
-            "(e.g. duration=3.0), not None."
-        )
     clf = getattr(models, cls_name)(
         max_epochs=max_epochs,
         lr=lr,
@@ -403,7 +408,7 @@ def _make_deep(
         **kwargs,
     )
     steps = [
-        *_front(sr, duration, from_waveforms, n_jobs, lazy=True),
+        *_front(sr, duration, from_waveforms, n_jobs, lazy=True, trim_db=trim_db),
         frames,
         ("clipstandardizer", ClipStandardizer()),
         (cls_name.lower(), clf),
@@ -415,13 +420,14 @@ def _deep_factory(cls_name, func_name, model, summary, default_features="mel"):
     def factory(
         *,
         sr=16000,
-        duration=3.0,
+        duration=None,
+        trim_db=30,
         features=default_features,
-        n_mels=128,
+        n_mels=64,
         n_mfcc=40,
         n_fft=1024,
         hop_length=256,
-        max_epochs=30,
+        max_epochs=60,
         lr=1e-3,
         batch_size=32,
         from_waveforms=False,
@@ -434,6 +440,7 @@ def _deep_factory(cls_name, func_name, model, summary, default_features="mel"):
             cls_name,
             sr=sr,
             duration=duration,
+            trim_db=trim_db,
             features=features,
             n_mels=n_mels,
             n_mfcc=n_mfcc,
@@ -490,5 +497,85 @@ make_rnn_pipeline = _deep_factory(
     "recurrent network",
     "A (bidirectional) recurrent network over the frames of MFCCs "
     "(:class:`~sersk.models.RNNClassifier`).",
-    default_features="mfcc",
 )
+
+
+_DEEP_FACTORIES = {
+    "crnn": make_crnn_pipeline,
+    "cnn": make_cnn_pipeline,
+    "cnn_lstm": make_cnn_lstm_pipeline,
+    "rnn": make_rnn_pipeline,
+}
+
+
+def make_fusion_pipeline(
+    deep="crnn", *, weights=None, svm=None, n_jobs=None, **deep_kwargs
+):
+    """Late fusion of the SVM on classic features and a deep model on log-mel.
+
+    A :class:`~sklearn.ensemble.VotingClassifier` with ``voting="soft"``:
+    each member is fitted on the same clips (file paths) and its class
+    probabilities are averaged (weighted by ``weights``). The two models err
+    on different clips, which is why the mean of their probabilities beats
+    either (figures in :doc:`/results`). Nothing is fitted on the members'
+    predictions, so no inner folds are needed.
+
+    Parameters
+    ----------
+    deep : {"crnn", "cnn", "cnn_lstm", "rnn"} or estimator, default="crnn"
+        The deep member: the name of a factory of this module (called with
+        ``deep_kwargs``) or a ready estimator with ``predict_proba``.
+    weights : array-like of shape (2,) or None, default=None
+        Weights of the SVM's and the deep model's probabilities; None weighs
+        them equally.
+    svm : estimator or None, default=None
+        The classic member; None uses ``make_svm_pipeline(probability=True)``.
+    n_jobs : int or None, default=None
+        Files read in parallel by each member's loader.
+    **deep_kwargs
+        Parameters of the deep factory (e.g. ``max_epochs=30``,
+        ``random_state=0``).
+
+    Returns
+    -------
+    fusion : sklearn.ensemble.VotingClassifier
+        Members ``"svm"`` and ``deep``'s name (``"deep"`` for an estimator).
+
+    Notes
+    -----
+    The deep member's early stopping holds out whole speakers only when it
+    receives the speaker ids: enable metadata routing
+    (``sklearn.set_config(enable_metadata_routing=True)``), request them with
+    ``fusion.named_estimators["crnn"][-1].set_fit_request(groups=True)`` and
+    call ``fusion.fit(X, y, groups=speakers)``; otherwise it holds out random
+    clips.
+
+    Examples
+    --------
+    >>> from sersk.pipelines import make_fusion_pipeline
+    >>> fusion = make_fusion_pipeline(max_epochs=5)
+    >>> [name for name, _ in fusion.estimators]
+    ['svm', 'crnn']
+    >>> fusion.voting
+    'soft'
+    """
+    if svm is None:
+        svm = make_svm_pipeline(probability=True, n_jobs=n_jobs)
+    if isinstance(deep, str):
+        if deep not in _DEEP_FACTORIES:
+            raise ValueError(
+                f"deep must be one of {sorted(_DEEP_FACTORIES)} or an estimator; "
+                f"got {deep!r}."
+            )
+        name, deep = deep, _DEEP_FACTORIES[deep](n_jobs=n_jobs, **deep_kwargs)
+    else:
+        if deep_kwargs:
+            raise ValueError(
+                "Factory parameters "
+                f"{sorted(deep_kwargs)} apply only when deep names a factory; set "
+                "them on the estimator passed as deep instead."
+            )
+        name = "deep"
+    return VotingClassifier(
+        [("svm", svm), (name, deep)], voting="soft", weights=weights
+    )

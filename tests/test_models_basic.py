@@ -128,7 +128,8 @@ def test_clone_get_set_params():
     assert params["lr"] == 0.01 and params["device"] == "auto"
     assert params["module__lstm_units"] == (6,)
     assert params["optimizer"] is torch.optim.AdamW
-    assert params["optimizer__weight_decay"] == 1e-4
+    assert params["optimizer__weight_decay"] == 1e-2
+    assert params["criterion__label_smoothing"] == 0.1
     assert params["callbacks__early_stopping__patience"] == 10
     c = clone(clf)
     assert c.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
@@ -150,9 +151,16 @@ def test_fit_does_not_change_params(data):
 def test_defaults():
     clf = CRNNClassifier()
     assert clf.optimizer is torch.optim.AdamW and clf.lr == 1e-3
-    assert clf.optimizer__weight_decay == 1e-4
+    assert clf.optimizer__weight_decay == 1e-2
     assert clf.criterion is torch.nn.CrossEntropyLoss
-    assert clf.precision == "fp32"
+    assert clf.criterion__label_smoothing == 0.1
+    assert clf.precision == "auto" and clf.precision_ in ("fp32", "bf16")
+    assert clf.lr_schedule == "cosine" and clf.class_weight == "balanced"
+    assert (clf.freq_mask, clf.time_mask, clf.n_masks) == (8, 20, 2)
+    assert (clf.freq_warp, clf.time_stretch, clf.mixup) == (0.1, 0.15, 0.2)
+    # label smoothing is a CrossEntropyLoss argument: not imposed on others
+    nll = CRNNClassifier(criterion=torch.nn.NLLLoss)
+    assert "criterion__label_smoothing" not in nll.get_params()
     assert isinstance(clf.train_split, SpeakerValidSplit)
     names = [name for name, _ in clf.get_default_callbacks()]
     assert {"early_stopping", "lr_scheduler", "valid_loss", "valid_acc"} <= set(names)
@@ -162,10 +170,11 @@ def test_defaults():
 
 def test_optimizer_gets_weight_decay_and_lr(data):
     X, y, _ = data
-    clf = tiny(lr=0.005, max_epochs=1, train_split=None).fit(X, y)
+    clf = tiny(lr=0.005, max_epochs=1, train_split=None, lr_schedule="plateau")
+    clf.fit(X, y)
     assert isinstance(clf.optimizer_, torch.optim.AdamW)
     group = clf.optimizer_.param_groups[0]
-    assert group["weight_decay"] == 1e-4 and group["lr"] == 0.005
+    assert group["weight_decay"] == 1e-2 and group["lr"] == 0.005
     clf = tiny(optimizer=torch.optim.SGD, optimizer__momentum=0.9, max_epochs=1)
     clf.fit(X, y)
     assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
@@ -388,14 +397,14 @@ def test_class_weight_balanced(data):
     np.testing.assert_allclose(clf.class_weight_, [1.0, 1.0, 3.0])
     with pytest.raises(ValueError, match="not among the classes"):
         tiny(class_weight={"happy": 2.0}).fit(X, y)
-    assert tiny().fit(X, y).criterion_.weight is None
+    assert tiny(class_weight=None).fit(X, y).criterion_.weight is None
 
 
 # ----------------------------------------------------------- augmentation
 def test_augment_batch_masks_and_noise():
     torch.manual_seed(0)
     X = torch.arange(2 * 6 * 10, dtype=torch.float32).reshape(2, 6, 10)
-    out = augment_batch(X, freq_mask=6, time_mask=0, n_masks=3)
+    out, _ = augment_batch(X, freq_mask=6, time_mask=0, n_masks=3)
     assert out.shape == X.shape and not torch.equal(out, X)
     # exact: integer-valued float32 data, so every mean (sum < 2**24, / 60)
     # is exact whatever order the reduction takes
@@ -406,8 +415,8 @@ def test_augment_batch_masks_and_noise():
         # frequency masks cover whole rows
         rows = changed[i].any(dim=1)
         assert torch.all(changed[i][rows] | (X[i][rows] == means[i]))
-    assert torch.equal(augment_batch(X), X)  # nothing requested: unchanged
-    noisy = augment_batch(X, noise_std=0.5)
+    assert torch.equal(augment_batch(X)[0], X)  # nothing requested: unchanged
+    noisy, _ = augment_batch(X, noise_std=0.5)
     assert not torch.equal(noisy, X)
     assert (noisy - X).std().item() == pytest.approx(0.5 * X[0].std().item(), rel=0.3)
 
@@ -558,7 +567,7 @@ def test_bf16_precision_trains_with_channels_last(cls, data):
     assert proba.dtype == np.float64 and np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-4)
     assert np.isfinite(clf.history[:, "train_loss"]).all()
-    fp32 = tiny(cls, max_epochs=1).fit(X, y)
+    fp32 = tiny(cls, precision="fp32", max_epochs=1).fit(X, y)
     assert not fp32.module_.channels_last
 
 

@@ -150,7 +150,13 @@ def test_no_attributes_set_in_init_is_skorch_bookkeeping_only(cls):
     with pytest.raises(AssertionError, match="should not set any attribute") as exc:
         check_no_attributes_set_in_init(cls.__name__, _tiny(cls))
     found = str(exc.value).split("Found attributes")[1]
-    allowed = {"history_", "initialized_", "virtual_params_", "optimizer__weight_decay"}
+    allowed = {
+        "history_",
+        "initialized_",
+        "virtual_params_",
+        "optimizer__weight_decay",
+        "criterion__label_smoothing",
+    }
     allowed |= set(TINY[cls.__name__])
     names = set(found.strip(" .[]").replace("'", "").split(", "))
     assert names <= allowed, names - allowed

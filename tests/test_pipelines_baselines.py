@@ -17,6 +17,7 @@ from sersk.pipelines import (
     make_cnn_lstm_pipeline,
     make_cnn_pipeline,
     make_crnn_pipeline,
+    make_fusion_pipeline,
     make_random_forest_pipeline,
     make_rnn_pipeline,
     make_svm_pipeline,
@@ -161,7 +162,7 @@ def test_importing_pipelines_does_not_import_torch():
         (make_crnn_pipeline, "crnnclassifier", "melspectrogram"),
         (make_cnn_pipeline, "cnnclassifier", "melspectrogram"),
         (make_cnn_lstm_pipeline, "cnnlstmclassifier", "melspectrogram"),
-        (make_rnn_pipeline, "rnnclassifier", "mfcc"),
+        (make_rnn_pipeline, "rnnclassifier", "melspectrogram"),
     ],
 )
 def test_deep_pipeline_structure(factory, step, first):
@@ -173,7 +174,10 @@ def test_deep_pipeline_structure(factory, step, first):
         step,
     ]
     params = pipe.get_params()
-    assert params["audioloader__duration"] == 3.0
+    # full-length clips with leading and trailing silence cut
+    assert params["audioloader__duration"] is None
+    assert params["audioloader__trim_db"] == 30
+    assert params[f"{first}__n_mels"] == 64
     assert params[f"{step}__max_epochs"] == 3
     assert params[f"{step}__lr"] == 0.01
     assert params[f"{step}__patience"] == 2
@@ -184,8 +188,10 @@ def test_deep_pipeline_structure(factory, step, first):
 def test_deep_pipeline_bad_arguments():
     with pytest.raises(ValueError, match="'features' parameter of make_crnn_pipeline"):
         make_crnn_pipeline(features="cqt")
-    with pytest.raises(ValueError, match="need fixed-size inputs: pass duration="):
-        make_cnn_pipeline(duration=None)
+    with pytest.raises(ValueError, match="deep must be one of"):
+        make_fusion_pipeline("transformer")
+    with pytest.raises(ValueError, match="apply only when deep names a factory"):
+        make_fusion_pipeline(make_cnn_pipeline(), max_epochs=3)
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ _LAZY = {
     "RNN": "._modules",
     "AttentionPooling": "._modules",
     "SpeakerValidSplit": "._training",
+    "native_bf16": "._training",
     "save_model": "._persistence",
     "load_model": "._persistence",
 }

@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
+    Callback,
     EarlyStopping,
     EpochScoring,
     EpochTimer,
@@ -43,7 +44,16 @@ from ..utils._sklearn_compat import (
 )
 from ..utils._validation import check_frames, check_labels
 from ._modules import CNN, CNNLSTM, CRNN, RNN, _ConvNetMixin
-from ._training import SpeakerValidSplit, augment_batch, autocast, training_context
+from ._training import (
+    RaggedFrames,
+    SpeakerValidSplit,
+    augment_batch,
+    autocast,
+    is_ragged,
+    native_bf16,
+    pad_collate,
+    training_context,
+)
 
 __all__ = [
     "BaseDeepClassifier",
@@ -80,6 +90,48 @@ def _stopped_by_early_stopping(exc):
     return isinstance(owner, EarlyStopping) and owner.misses_ >= owner.patience
 
 
+class WarmupCosine(Callback):
+    """Learning rate: linear warm-up, then cosine decay to zero, per batch.
+
+    The schedule spans ``max_epochs`` epochs of the training part (early
+    stopping may end training before it reaches zero); the warm-up takes
+    ``warmup`` of it (a fraction).
+    """
+
+    def __init__(self, warmup=0.05):
+        self.warmup = warmup
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.step_ = 0
+        self.steps_per_epoch_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        if self.steps_per_epoch_ is None:
+            batch_size = net.get_params_for("iterator_train").get(
+                "batch_size", net.batch_size
+            )
+            n = len(dataset_train)
+            if batch_size == -1:
+                batch_size = n
+            self.steps_per_epoch_ = max(1, n // batch_size)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if not training:
+            return
+        total = max(1, self.steps_per_epoch_ * net.max_epochs)
+        warm = max(1, int(self.warmup * total))
+        t = self.step_
+        if t < warm:
+            scale = (t + 1) / warm
+        else:
+            scale = 0.5 * (
+                1 + np.cos(np.pi * min(1.0, (t - warm) / max(1, total - warm)))
+            )
+        for group in net.optimizer_.param_groups:
+            group["lr"] = net.lr * scale
+        self.step_ += 1
+
+
 def _valid_accuracy(net, X, y):
     """Accuracy on the validation part, in encoded label space (valid_acc)."""
     y_pred = NeuralNetClassifier.predict_proba(net, X).argmax(axis=1)
@@ -95,13 +147,14 @@ _COMMON_DOC = """
         arguments (see :class:`sersk.models.{module}`), which
         :class:`~sklearn.model_selection.GridSearchCV` can tune.
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
-        Loss on the logits returned by the module.
+        Loss on the logits returned by the module;
+        ``criterion__label_smoothing`` defaults to 0.1.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Optimizer; its arguments are set with ``optimizer__<name>``.
-        ``optimizer__weight_decay`` defaults to 1e-4.
+        ``optimizer__weight_decay`` defaults to 1e-2.
     lr : float, default=1e-3
         Learning rate.
-    max_epochs : int, default=50
+    max_epochs : int, default=60
         Maximum number of epochs (early stopping may end training sooner).
     batch_size : int, default=32
         Mini-batch size (-1: the whole data set).
@@ -114,31 +167,53 @@ _COMMON_DOC = """
     callbacks : list of (name, callback) or None, default=None
         Extra skorch callbacks, added to the defaults: ``train_loss``,
         ``valid_loss`` and ``valid_acc`` (when validating), ``lr_scheduler``
-        (ReduceLROnPlateau, factor 0.5, patience ``max(1, patience // 2)``,
-        on ``valid_loss``, or ``train_loss`` without validation),
+        (see ``lr_schedule``; for "plateau" ReduceLROnPlateau, factor 0.5,
+        patience ``max(1, patience // 2)``, on ``valid_loss``, or
+        ``train_loss`` without validation),
         ``early_stopping`` (on ``valid_loss`` with ``patience``, restoring the
         best weights at the end) and ``print_log``. Disable one with
         ``callbacks__<name>=None``.
     patience : int or None, default=10
         Epochs without improvement of ``valid_loss`` before training stops.
-        None disables early stopping and the learning-rate schedule.
-    class_weight : "balanced", dict or None, default=None
+        None disables early stopping (and, with ``lr_schedule="plateau"``,
+        the learning-rate schedule).
+    lr_schedule : {{"plateau", "cosine"}}, default="cosine"
+        "plateau" halves the learning rate when the monitored loss stalls
+        (ReduceLROnPlateau); "cosine" warms up linearly over the first 5 %
+        of ``max_epochs`` and then decays it along a cosine to zero, per
+        batch.
+    class_weight : "balanced", dict or None, default="balanced"
         Weights of the classes in the loss. "balanced" uses
         ``n_clips / (n_classes * count(class))``.
-    precision : {{"fp32", "bf16"}}, default="fp32"
+    precision : {{"auto", "fp32", "bf16"}}, default="auto"
         "bf16" runs forward passes under bfloat16 autocast (the loss stays in
         float32); conv nets then also use the channels_last memory format.
-        Pays off on CPUs with native bfloat16 (AMX, AVX512-BF16) and on recent
-        GPUs; see :doc:`/user_guide/gpu` for speeds.
-    freq_mask, time_mask : int, default=0
+        Pays off on CPUs with native bfloat16 (AMX, AVX512-BF16) and on CUDA
+        GPUs of compute capability 8.0 or newer; see :doc:`/user_guide/gpu`
+        for speeds. "auto" picks "bf16" on such hardware and "fp32"
+        elsewhere; ``precision_`` tells which one is used.
+    freq_mask, time_mask : int, default=8, 20
         SpecAugment: maximum width (in coefficients / frames) of each random
         mask over the coefficient / time axis, applied to training batches
         only (never at predict time). Masked values are set to the clip mean.
-    n_masks : int, default=1
+    n_masks : int, default=2
         Number of masks of each kind per clip.
     noise_std : float, default=0.0
         Additive Gaussian noise on the training batches, in units of each
         clip's feature standard deviation.
+    freq_warp : float, default=0.1
+        Random warp of the coefficient axis of each training clip by a
+        factor drawn from ``[1 - freq_warp, 1 + freq_warp]`` (linear
+        interpolation). On mel spectrograms this mimics another vocal tract
+        length or pitch (VTLP), so the network sees more speakers than the
+        training part holds.
+    time_stretch : float, default=0.15
+        Random change of speaking rate of each training clip: the time axis
+        is resampled by a factor from ``[1 - time_stretch, 1 + time_stretch]``.
+    mixup : float, default=0.2
+        mixup's Beta(mixup, mixup) parameter: each training batch is mixed
+        with a shuffled copy of itself and the loss is mixed alike. 0 turns
+        it off.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and
         augmentation. With an int, two fits on CPU give identical models.
@@ -164,8 +239,8 @@ _COMMON_DOC = """
     n_features_in_ : int
         Number of coefficients per frame (``X.shape[1]``) seen at ``fit``.
     n_frames_in_ : int
-        Number of frames per clip seen at ``fit`` (other lengths are accepted
-        at predict time).
+        Number of frames per clip seen at ``fit``, the longest clip's for
+        variable-length clips (any length is accepted at predict time).
     class_weight_ : ndarray of shape (n_classes,) or None
         Class weights used in the loss.
     module_ : torch.nn.Module
@@ -182,9 +257,11 @@ _COMMON_DOC = """
     Notes
     -----
     **Input.** ``X`` is a float array of shape ``(n_clips, n_coeffs, n_frames)``
-    such as :class:`~sersk.features.MelSpectrogram` output. The modules start
-    with a batch normalisation of every coefficient, so raw log-mel values in
-    dB are fine.
+    or, for clips of different lengths, a list (or 1-D object array) of
+    ``(n_coeffs, n_frames_i)`` arrays, such as
+    :class:`~sersk.features.MelSpectrogram` output for file paths. The
+    modules start with a batch normalisation of every coefficient, so raw
+    log-mel values in dB are fine.
 
     **Speakers.** ``fit(X, y, groups=speakers)`` keeps whole speakers out of the
     early-stopping validation part. In a :class:`~sklearn.pipeline.Pipeline`
@@ -193,21 +270,22 @@ _COMMON_DOC = """
     With metadata routing enabled, call ``clf.set_fit_request(groups=True)``
     and pass ``groups=speakers``.
 
-    **Variable-length clips.** Pad clips at the end to a common length (e.g.
-    :class:`~sersk.features.AudioLoader` with a fixed ``duration``). Pass the
-    number of valid frames per clip as ``lengths`` to ``fit``,
-    ``predict`` and ``predict_proba``: recurrent layers then run on packed
-    sequences and the pooling over time ignores the padded frames (see
-    :mod:`sersk.models._modules` for what the conv layers still see). Without
-    ``lengths`` padded frames count as signal.
+    **Variable-length clips.** Pass them as a list of 2-D arrays: every
+    batch is padded at the end to its longest clip and the valid lengths go
+    to the network, whose recurrent layers then run on packed sequences,
+    whose input normalisation and pooling over time ignore the padded frames
+    (see :mod:`sersk.models._modules` for what the conv layers still see).
+    Any clip of at least one frame works: the poolings round up. Clips
+    already padded into one 3-D array can pass the number of valid frames
+    per clip as ``lengths`` to ``fit``, ``predict`` and ``predict_proba``
+    instead; without ``lengths`` padded frames count as signal.
 
-    **Augmentation.** ``freq_mask``, ``time_mask`` and ``noise_std`` act on the
-    feature batches during training only. Waveform-level augmentation (for
-    instance time stretch by 1.2 and pitch shift by +2 semitones) happens
-    before feature extraction, by adding transformed copies of the training
-    waveforms with their labels and speaker ids, e.g.
-    ``librosa.effects.time_stretch(y, rate=1.2)`` and
-    ``librosa.effects.pitch_shift(y, sr=sr, n_steps=2)``; add them to the
+    **Augmentation.** ``freq_mask``, ``time_mask``, ``noise_std``,
+    ``freq_warp``, ``time_stretch`` and ``mixup`` act on the feature batches
+    during training only, on the device that trains, and never at predict
+    time. Waveform-level augmentation happens before feature extraction, by
+    adding transformed copies of the training waveforms with their labels and
+    speaker ids (e.g. ``librosa.effects.pitch_shift``); add them to the
     training folds only, never to test data.
 
     **Speed.** CPU training runs with ``torch.set_flush_denormal(True)``
@@ -251,11 +329,15 @@ class BaseDeepClassifier(NeuralNetClassifier):
         "train_split": [callable, None],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "precision": [StrOptions({"fp32", "bf16"})],
+        "precision": [StrOptions({"auto", "fp32", "bf16"})],
         "freq_mask": [Interval(Integral, 0, None, closed="left")],
         "time_mask": [Interval(Integral, 0, None, closed="left")],
         "n_masks": [Interval(Integral, 1, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left")],
+        "freq_warp": [Interval(Real, 0, 1, closed="left")],
+        "time_stretch": [Interval(Real, 0, 1, closed="left")],
+        "mixup": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"plateau", "cosine"})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
@@ -269,24 +351,30 @@ class BaseDeepClassifier(NeuralNetClassifier):
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.AdamW,
         lr=1e-3,
-        max_epochs=50,
+        max_epochs=60,
         batch_size=32,
         train_split=_DEFAULT_SPLIT,
         callbacks=None,
         patience=10,
-        class_weight=None,
-        precision="fp32",
-        freq_mask=0,
-        time_mask=0,
-        n_masks=1,
+        class_weight="balanced",
+        precision="auto",
+        freq_mask=8,
+        time_mask=20,
+        n_masks=2,
         noise_std=0.0,
+        freq_warp=0.1,
+        time_stretch=0.15,
+        mixup=0.2,
+        lr_schedule="cosine",
         random_state=None,
         warm_start=False,
         verbose=0,
         device="auto",
         **kwargs,
     ):
-        kwargs.setdefault("optimizer__weight_decay", 1e-4)
+        kwargs.setdefault("optimizer__weight_decay", 1e-2)
+        if criterion is torch.nn.CrossEntropyLoss:
+            kwargs.setdefault("criterion__label_smoothing", 0.1)
         super().__init__(
             module,
             criterion=criterion,
@@ -308,6 +396,10 @@ class BaseDeepClassifier(NeuralNetClassifier):
         self.time_mask = time_mask
         self.n_masks = n_masks
         self.noise_std = noise_std
+        self.freq_warp = freq_warp
+        self.time_stretch = time_stretch
+        self.mixup = mixup
+        self.lr_schedule = lr_schedule
         self.random_state = random_state
 
     # ------------------------------------------------------------------ device
@@ -378,7 +470,9 @@ class BaseDeepClassifier(NeuralNetClassifier):
                     ),
                 ),
             ]
-        if patience is not None:
+        if self.__dict__.get("lr_schedule", "plateau") == "cosine":
+            callbacks.append(("lr_scheduler", WarmupCosine()))
+        elif patience is not None:
             callbacks.append(
                 (
                     "lr_scheduler",
@@ -390,6 +484,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
                     ),
                 )
             )
+        if patience is not None:
             if has_valid:
                 callbacks.append(
                     (
@@ -420,6 +515,11 @@ class BaseDeepClassifier(NeuralNetClassifier):
     def _check_lengths(self, lengths, X):
         if lengths is None:
             return None
+        if isinstance(X, list):
+            raise ValueError(
+                "lengths is only for clips padded into one 3-D array; a list of "
+                "variable-length clips carries its own lengths. Drop lengths=."
+            )
         lengths = np.asarray(lengths)
         if lengths.ndim != 1 or len(lengths) != len(X):
             raise ValueError(
@@ -439,7 +539,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
 
     def _prepare_fit(self, X, y, lengths, *, reset, classes=None):
         name = type(self).__name__
-        X = check_frames(X, estimator_name=name)
+        X = check_frames(X, estimator_name=name, allow_ragged=True)
         if y is None:
             raise ValueError(f"{name} requires y (one label per clip); got None.")
         y = column_or_1d(y, warn=True)
@@ -463,8 +563,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
                 )
             self.classes_inferred_ = classes
             self.n_classes_ = len(classes)
-            self.n_features_in_ = X.shape[1]
-            self.n_frames_in_ = X.shape[2]
+            self.n_features_in_ = _n_coeffs(X)
+            self.n_frames_in_ = _n_frames(X)
         else:
             self._check_n_coeffs(X)
         index = {label: i for i, label in enumerate(self.classes_inferred_.tolist())}
@@ -479,14 +579,18 @@ class BaseDeepClassifier(NeuralNetClassifier):
                 "(warm_start=False) or pass classes=[...] listing every label."
             ) from None
         self.class_weight_ = self._class_weights(y_enc)
+        return self._as_input(X, lengths), y_enc
+
+    def _as_input(self, X, lengths):
         lengths = self._check_lengths(lengths, X)
-        X_in = X if lengths is None else {"X": X, "lengths": lengths}
-        return X_in, y_enc
+        if isinstance(X, list):
+            return RaggedFrames(X)
+        return X if lengths is None else {"X": X, "lengths": lengths}
 
     def _check_n_coeffs(self, X):
-        if X.shape[1] != self.n_features_in_:
+        if _n_coeffs(X) != self.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} coefficients per frame, but "
+                f"X has {_n_coeffs(X)} coefficients per frame, but "
                 f"{type(self).__name__} was fitted with {self.n_features_in_} "
                 "(X.shape[1]). Use the same feature settings as at fit."
             )
@@ -517,10 +621,9 @@ class BaseDeepClassifier(NeuralNetClassifier):
         check_is_fitted(self, ["n_features_in_", "module_"])
         if is_dataset(X):
             return X
-        X = check_frames(X, estimator_name=type(self).__name__)
+        X = check_frames(X, estimator_name=type(self).__name__, allow_ragged=True)
         self._check_n_coeffs(X)
-        lengths = self._check_lengths(lengths, X)
-        return X if lengths is None else {"X": X, "lengths": lengths}
+        return self._as_input(X, lengths)
 
     # ----------------------------------------------------------------- fitting
     def _seed(self):
@@ -713,6 +816,11 @@ class BaseDeepClassifier(NeuralNetClassifier):
             stacklevel=4,  # the caller of fit (through sklearn's _fit_context)
         )
 
+    def get_dataset(self, X, y=None):
+        if isinstance(X, RaggedFrames):
+            return RaggedFrames(X.X, y)
+        return super().get_dataset(X, y)
+
     def get_split_datasets(self, X, y=None, **fit_params):
         train, valid = self._split_datasets(X, y, **fit_params)
         # sizes for the error message about single-clip batches
@@ -738,8 +846,20 @@ class BaseDeepClassifier(NeuralNetClassifier):
             return self.train_split(dataset, y, groups=groups, **fit_params)
         return self.train_split(dataset, y, **fit_params)
 
+    @property
+    def precision_(self):
+        """The precision used on the current device: "fp32" or "bf16".
+
+        ``precision`` itself, or for "auto" "bf16" where the device runs
+        bfloat16 natively (:func:`sersk.models.native_bf16`), else "fp32".
+        """
+        precision = self.__dict__.get("precision", "auto")
+        if precision != "auto":
+            return precision
+        return "bf16" if native_bf16(torch.device(self.device).type) else "fp32"
+
     def _use_channels_last(self):
-        return self.precision == "bf16" or torch.device(self.device).type == "cuda"
+        return self.precision_ == "bf16" or torch.device(self.device).type == "cuda"
 
     def initialize_module(self):
         kwargs = self.get_params_for("module")
@@ -778,22 +898,54 @@ class BaseDeepClassifier(NeuralNetClassifier):
                 kwargs.setdefault("drop_last", True)
         if torch.device(self.device).type == "cuda":
             kwargs.setdefault("pin_memory", True)
+        if is_ragged(dataset):
+            kwargs.setdefault("collate_fn", pad_collate)
         return iterator(dataset, **kwargs)
 
     def _augments(self):
-        return bool(self.freq_mask or self.time_mask or self.noise_std)
+        return bool(
+            self.freq_mask
+            or self.time_mask
+            or self.noise_std
+            or self.freq_warp
+            or self.time_stretch
+        )
 
     def train_step_single(self, batch, **fit_params):
+        if not (self._augments() or self.mixup):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        X, lengths = (
+            (Xi["X"], Xi.get("lengths")) if isinstance(Xi, dict) else (Xi, None)
+        )
         if self._augments():
-            Xi, yi = unpack_data(batch)
-            Xi = to_tensor(Xi, device=self.device)
-            if isinstance(Xi, dict):
-                Xi = dict(Xi)
-                Xi["X"] = self._augment(Xi["X"], Xi.get("lengths"))
-            else:
-                Xi = self._augment(Xi)
-            batch = (Xi, yi)
-        return super().train_step_single(batch, **fit_params)
+            X, lengths = self._augment(X, lengths)
+        mix = None
+        if self.mixup:
+            a = torch.tensor(float(self.mixup))
+            lam = float(torch.distributions.Beta(a, a).sample())
+            perm = torch.randperm(X.shape[0], device=X.device)
+            X = lam * X + (1.0 - lam) * X[perm]
+            if lengths is not None:
+                lengths = torch.maximum(lengths, lengths[perm.to(lengths.device)])
+            mix = (lam, perm)
+        if lengths is None:
+            Xi = X
+        else:
+            Xi = {**(Xi if isinstance(Xi, dict) else {}), "X": X, "lengths": lengths}
+        y_pred = self.infer(Xi, **fit_params)
+        if mix is None:
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        else:
+            lam, perm = mix
+            yi = to_tensor(yi, device=self.device)
+            loss = lam * self.get_loss(y_pred, yi, X=Xi, training=True) + (
+                1.0 - lam
+            ) * self.get_loss(y_pred, yi[perm.to(yi.device)], X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def _augment(self, X, lengths=None):
         return augment_batch(
@@ -802,11 +954,13 @@ class BaseDeepClassifier(NeuralNetClassifier):
             time_mask=self.time_mask,
             n_masks=self.n_masks,
             noise_std=self.noise_std,
+            freq_warp=self.freq_warp,
+            time_stretch=self.time_stretch,
             lengths=lengths,
         )
 
     def infer(self, x, **fit_params):
-        with autocast(torch.device(self.device).type, self.precision):
+        with autocast(torch.device(self.device).type, self.precision_):
             return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
@@ -848,6 +1002,14 @@ class BaseDeepClassifier(NeuralNetClassifier):
         """
         proba = self.predict_proba(X, lengths)
         return self.classes_[proba.argmax(axis=1)]
+
+
+def _n_coeffs(X):
+    return X[0].shape[0] if isinstance(X, list) else X.shape[1]
+
+
+def _n_frames(X):
+    return max(x.shape[1] for x in X) if isinstance(X, list) else X.shape[2]
 
 
 def _doc(cls, summary, module_name, example):
@@ -902,8 +1064,9 @@ _doc(
     """Convolutional recurrent classifier (conv blocks, BiLSTM, attention).
 
     A CRNN for speech emotion recognition as a scikit-learn classifier:
-    Conv2D blocks (batch norm, max-pool, ReLU, dropout 0.3), two bidirectional
-    LSTM layers (128 and 64 units), attention pooling over time that ignores
+    Conv2D blocks (16, 32 and 64 channels; batch norm, max-pool, ReLU,
+    dropout 0.3), a bidirectional LSTM layer (64 units), attention pooling
+    over time that ignores
     padding, dense layers and a softmax over the classes. Trains on CUDA when
     available, else on CPU.
 """,
@@ -917,9 +1080,9 @@ _doc(
     CNNClassifier,
     """2-D CNN classifier over spectrogram-like features.
 
-    Four Conv2D blocks (64, 128, 256, 512 channels, 3x3, batch norm, 2x2
+    Four Conv2D blocks (16, 32, 64, 128 channels, 3x3, batch norm, 2x2
     max-pool, ReLU, dropout 0.2), global average pooling (any input size works),
-    dense layers of 512 and 256 units with batch norm, ReLU and dropout 0.3.
+    a dense layer of 128 units with batch norm, ReLU and dropout 0.3.
 """,
     "CNN",
     _EXAMPLE.format(

@@ -204,17 +204,26 @@ def _run_conv(blocks, x, lengths, pool_size):
         return blocks(x), None
     for block in blocks:
         shape = (x.size(0),) + (1,) * (x.dim() - 2) + (x.size(-1),)
-        mask = _time_mask(lengths, x.size(-1)).view(shape).to(x.dtype)
-        x = block.pool_act(block.conv_norm(x * mask) * mask)
+        mask = _time_mask(lengths, x.size(-1)).view(shape)
+        y = block.conv_norm(x * mask.to(x.dtype))
+        # the mask in the output's dtype, so bf16 maps stay bf16 under autocast
+        x = block.pool_act(y * mask.to(y.dtype))
         lengths = _pooled_lengths(lengths, pool_size, 1)
     return x, lengths
 
 
 def _run_rnn(rnn, h, lengths):
-    """Run a batch_first RNN on (batch, time, features), packing when lengths are given."""
+    """Run a batch_first RNN on (batch, time, features), packing padded batches.
+
+    A batch whose clips all fill the time axis runs unpacked (the same
+    result): packing buys nothing there, and oneDNN's bfloat16 LSTM on CPUs
+    without native bfloat16 refuses such packed batches.
+    """
     if lengths is None:
         return rnn(h)[0]
     lengths = lengths.clamp(min=1, max=h.size(1)).to("cpu", torch.int64)
+    if bool((lengths == h.size(1)).all()):
+        return rnn(h)[0]
     packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
     out, _ = rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=h.size(1))
@@ -298,14 +307,37 @@ def _pool_time(h, mask, pooling, attention=None):
 
 
 class _InputNorm(nn.Module):
-    """Batch normalisation of each coefficient over clips and frames."""
+    """Batch normalisation of each coefficient over clips and valid frames.
+
+    In training with ``lengths``, the batch statistics (and the running
+    statistics they update) come from the valid frames only, so the zeros
+    that pad a batch of variable-length clips do not shift them.
+    """
 
     def __init__(self, n_coeffs, enabled=True):
         super().__init__()
         self.norm = nn.BatchNorm1d(n_coeffs) if enabled else nn.Identity()
 
-    def forward(self, X):
-        return self.norm(X)
+    def forward(self, X, lengths=None):
+        norm = self.norm
+        if lengths is None or not self.training or isinstance(norm, nn.Identity):
+            return norm(X)
+        mask = _time_mask(lengths, X.size(-1)).unsqueeze(1).to(X.dtype)
+        count = mask.sum() * 1.0
+        mean = (X * mask).sum(dim=(0, 2)) / count
+        var = (((X - mean[:, None]) * mask) ** 2).sum(dim=(0, 2)) / count
+        with torch.no_grad():
+            m = norm.momentum
+            unbiased = var * count / (count - 1).clamp(min=1)
+            norm.running_mean.mul_(1 - m).add_(
+                m * mean.detach().to(norm.running_mean.dtype)
+            )
+            norm.running_var.mul_(1 - m).add_(
+                m * unbiased.detach().to(norm.running_var.dtype)
+            )
+            norm.num_batches_tracked.add_(1)
+        scale = norm.weight / torch.sqrt(var + norm.eps)
+        return (X - mean[:, None]) * scale[:, None] + norm.bias[:, None]
 
 
 class _ConvNetMixin:
@@ -363,7 +395,7 @@ class CRNN(_ConvNetMixin, nn.Module):
         Number of input coefficients (e.g. mel bands); set from the data.
     n_classes : int, default=8
         Number of classes; set from the data.
-    conv_channels : tuple of int, default=(32, 64, 128)
+    conv_channels : tuple of int, default=(16, 32, 64)
         Output channels of each conv block.
     kernel_size : int, default=3
         Square kernel size of the convolutions.
@@ -371,7 +403,7 @@ class CRNN(_ConvNetMixin, nn.Module):
         Max-pool size (both axes) of each conv block.
     conv_dropout : float, default=0.3
         Dropout after each conv block.
-    lstm_units : tuple of int, default=(128, 64)
+    lstm_units : tuple of int, default=(64,)
         Hidden size (per direction) of each bidirectional LSTM layer.
     attention_units : int, default=64
         Hidden size of the attention scorer.
@@ -388,11 +420,11 @@ class CRNN(_ConvNetMixin, nn.Module):
         n_coeffs=128,
         n_classes=8,
         *,
-        conv_channels=(32, 64, 128),
+        conv_channels=(16, 32, 64),
         kernel_size=3,
         pool_size=2,
         conv_dropout=0.3,
-        lstm_units=(128, 64),
+        lstm_units=(64,),
         attention_units=64,
         dense_units=(64,),
         dense_dropout=0.3,
@@ -431,7 +463,7 @@ class CRNN(_ConvNetMixin, nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        x = self._image(self.input_norm(X))
+        x = self._image(self.input_norm(X, lengths))
         x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
         n, c, f, t = x.shape  # (N, C, F', T')
         h = x.permute(0, 3, 1, 2).reshape(n, t, c * f)
@@ -454,7 +486,7 @@ class CNN(_ConvNetMixin, nn.Module):
         Number of input coefficients; set from the data.
     n_classes : int, default=8
         Number of classes; set from the data.
-    conv_channels : tuple of int, default=(64, 128, 256, 512)
+    conv_channels : tuple of int, default=(16, 32, 64, 128)
         Output channels of each conv block.
     kernel_size : int, default=3
         Square kernel size.
@@ -462,7 +494,7 @@ class CNN(_ConvNetMixin, nn.Module):
         Max-pool size of each block.
     conv_dropout : float, default=0.2
         Dropout after each conv block.
-    dense_units : tuple of int, default=(512, 256)
+    dense_units : tuple of int, default=(128,)
         Hidden dense layers (each Linear, BatchNorm, ReLU, Dropout).
     dense_dropout : float, default=0.3
         Dropout of the dense layers.
@@ -475,11 +507,11 @@ class CNN(_ConvNetMixin, nn.Module):
         n_coeffs=128,
         n_classes=8,
         *,
-        conv_channels=(64, 128, 256, 512),
+        conv_channels=(16, 32, 64, 128),
         kernel_size=3,
         pool_size=2,
         conv_dropout=0.2,
-        dense_units=(512, 256),
+        dense_units=(128,),
         dense_dropout=0.3,
         input_norm=True,
     ):
@@ -503,7 +535,7 @@ class CNN(_ConvNetMixin, nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        x = self._image(self.input_norm(X))
+        x = self._image(self.input_norm(X, lengths))
         x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
         x = x.mean(dim=2).transpose(1, 2)  # (N, T', C)
         pooled = _pool_time(x, _time_mask(lengths, x.size(1)), "mean")
@@ -607,7 +639,9 @@ class CNNLSTM(nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        h, lengths = _run_conv(self.conv, self.input_norm(X), lengths, self.pool_size)
+        h, lengths = _run_conv(
+            self.conv, self.input_norm(X, lengths), lengths, self.pool_size
+        )
         h = h.transpose(1, 2)  # (N, T', C)
         for lstm in self.lstms:
             h = _run_rnn(lstm, h, lengths)
@@ -696,7 +730,7 @@ class RNN(nn.Module):
         )
 
     def forward(self, X, lengths=None):
-        h = self.input_norm(X).transpose(1, 2)  # (N, T, C)
+        h = self.input_norm(X, lengths).transpose(1, 2)  # (N, T, C)
         h = _run_rnn(self.rnn, h, lengths)
         pooled = _pool_time(
             h, _time_mask(lengths, h.size(1)), self.pooling, self.attention

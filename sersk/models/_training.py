@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
@@ -13,9 +14,46 @@ from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedShuffleSplit,
 )
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
-__all__ = ["SpeakerValidSplit"]
+__all__ = ["SpeakerValidSplit", "native_bf16"]
+
+
+class RaggedFrames(Dataset):
+    """Variable-length clips as a torch dataset, padded per batch.
+
+    Items are ``(frames, label)`` with ``frames`` of shape
+    ``(n_coeffs, n_frames_i)``; :func:`pad_collate` pads a batch at the end
+    to its longest clip and passes the valid lengths on, so that each batch
+    costs only as much as its longest clip.
+    """
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], (0 if self.y is None else self.y[i])
+
+
+def pad_collate(batch):
+    """Pad a batch of RaggedFrames items: ``({"X", "lengths"}, y)`` tensors."""
+    frames, labels = zip(*batch, strict=True)
+    lengths = torch.tensor([f.shape[-1] for f in frames], dtype=torch.int64)
+    X = torch.zeros(len(frames), frames[0].shape[0], int(lengths.max()))
+    for i, f in enumerate(frames):
+        X[i, :, : f.shape[-1]] = torch.from_numpy(f)
+    return {"X": X, "lengths": lengths}, torch.as_tensor(np.asarray(labels))
+
+
+def is_ragged(dataset):
+    """Whether a (possibly Subset-wrapped) dataset holds RaggedFrames."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return isinstance(dataset, RaggedFrames)
 
 
 class SpeakerValidSplit:
@@ -117,15 +155,32 @@ class SpeakerValidSplit:
 
 
 def augment_batch(
-    X, *, freq_mask=0, time_mask=0, n_masks=1, noise_std=0.0, lengths=None
+    X,
+    *,
+    freq_mask=0,
+    time_mask=0,
+    n_masks=1,
+    noise_std=0.0,
+    freq_warp=0.0,
+    time_stretch=0.0,
+    lengths=None,
 ):
-    """SpecAugment-style masking and additive noise on a batch (N, C, T) tensor.
+    """Augment a training batch ``X`` of shape (N, C, T); ``(X, lengths)`` back.
 
-    Masked bands are set to each clip's mean; the noise standard deviation is
-    ``noise_std`` times each clip's standard deviation.
+    * ``freq_warp`` / ``time_stretch``: each clip's coefficient axis / time
+      axis is resampled (linear interpolation) by a factor drawn uniformly
+      from ``[1 - w, 1 + w]``; a stretched clip's valid length changes with
+      it (at most ``T``), so ``lengths`` comes back updated (and is created
+      when a time stretch is applied to a batch without lengths).
+    * SpecAugment masks: bands of up to ``freq_mask`` coefficients and
+      ``time_mask`` frames, ``n_masks`` of each, set to each clip's mean.
+    * ``noise_std``: Gaussian noise of that many times each clip's standard
+      deviation.
     """
+    if freq_warp or time_stretch:
+        X, lengths = _warp(X, lengths, float(freq_warp), float(time_stretch))
     if not (freq_mask or time_mask or noise_std):
-        return X
+        return X, lengths
     X = X.clone()
     n, n_coeffs, n_frames = X.shape
     mean = X.mean(dim=(1, 2), keepdim=True)
@@ -152,7 +207,50 @@ def augment_batch(
     if noise_std:
         std = X.std(dim=(1, 2), keepdim=True)
         X = X + float(noise_std) * std * torch.randn_like(X)
-    return X
+    return X, lengths
+
+
+def _warp(X, lengths, freq_warp, time_stretch):
+    """Per-clip linear resampling of the coefficient and time axes."""
+    n, n_coeffs, n_frames = X.shape
+    device = X.device
+    if lengths is None:
+        lengths = torch.full((n,), n_frames, device=device, dtype=torch.int64)
+    lengths = lengths.to(device)
+
+    def factors(width):
+        return 1.0 + width * (2.0 * torch.rand(n, device=device) - 1.0)
+
+    # output index i reads input index i / factor (align_corners coordinates)
+    f_warp = factors(freq_warp) if freq_warp else torch.ones(n, device=device)
+    rate = factors(time_stretch) if time_stretch else torch.ones(n, device=device)
+    coeff = torch.arange(n_coeffs, device=device, dtype=torch.float32)
+    frame = torch.arange(n_frames, device=device, dtype=torch.float32)
+    src_c = coeff[None] / f_warp[:, None]  # (N, C)
+    src_t = frame[None] * rate[:, None]  # (N, T)
+    grid_y = 2.0 * src_c / max(1, n_coeffs - 1) - 1.0
+    grid_x = 2.0 * src_t / max(1, n_frames - 1) - 1.0
+    grid = torch.stack(
+        (
+            grid_x[:, None, :].expand(n, n_coeffs, n_frames),
+            grid_y[:, :, None].expand(n, n_coeffs, n_frames),
+        ),
+        dim=-1,
+    )
+    out = (
+        torch.nn.functional.grid_sample(
+            X.float().unsqueeze(1),
+            grid,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=True,
+        )
+        .squeeze(1)
+        .to(X.dtype)
+    )
+    if time_stretch:
+        lengths = torch.floor(lengths.float() / rate).long().clamp(min=1, max=n_frames)
+    return out, lengths
 
 
 @contextlib.contextmanager
@@ -172,6 +270,38 @@ def training_context(device_type):
     finally:
         if supported:
             torch.set_flush_denormal(False)
+
+
+@functools.cache
+def native_bf16(device_type="cpu"):
+    """Whether ``device_type`` ("cpu" or "cuda") computes bfloat16 natively.
+
+    CUDA: a GPU of compute capability 8.0 (Ampere) or newer. CPU: the
+    ``avx512_bf16`` or ``amx_bf16`` instructions, read from ``/proc/cpuinfo``
+    (other systems answer False). Elsewhere bfloat16 is emulated and slower
+    than float32, which is why ``precision="auto"`` then keeps float32.
+
+    Examples
+    --------
+    >>> from sersk.models import native_bf16
+    >>> native_bf16("cpu") in (True, False)
+    True
+    """
+    if device_type == "cuda":
+        return bool(
+            torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
+        )
+    if device_type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def autocast(device_type, precision):

@@ -91,7 +91,7 @@ def check_audio(y, *, name="y", allow_multichannel=False, min_samples=1):
     return arr
 
 
-def check_frames(X, *, name="X", estimator_name=None):
+def check_frames(X, *, name="X", estimator_name=None, allow_ragged=False):
     """Check a batch of frame-level features of shape (n_clips, n_coeffs, n_frames).
 
     Parameters
@@ -102,11 +102,18 @@ def check_frames(X, *, name="X", estimator_name=None):
         How the array is named in error messages.
     estimator_name : str or None, default=None
         Added to error messages when given.
+    allow_ragged : bool, default=False
+        Also accept variable-length clips: a list, tuple or 1-D object array
+        of ``(n_coeffs, n_frames_i)`` arrays (such as
+        :class:`~sersk.features.MelSpectrogram` output for clips of different
+        lengths). Every clip must have the same ``n_coeffs``.
 
     Returns
     -------
-    X : ndarray of shape (n_clips, n_coeffs, n_frames)
-        float32 array.
+    X : ndarray of shape (n_clips, n_coeffs, n_frames) or list of ndarray
+        float32 array; with ``allow_ragged``, clips of different lengths come
+        back as a list of float32 ``(n_coeffs, n_frames_i)`` arrays (clips of
+        one length are stacked into a 3-D array).
 
     Examples
     --------
@@ -120,6 +127,8 @@ def check_frames(X, *, name="X", estimator_name=None):
     ValueError: X must be a 3-D array of shape (n_clips, n_coeffs, n_frames); got shape (2, 3). ...
     """
     where = f" for {estimator_name}" if estimator_name else ""
+    if allow_ragged and _is_sequence_of_clips(X):
+        return _check_ragged_frames(X, name, where)
     arr = np.asarray(X)
     if arr.dtype == object:
         raise ValueError(
@@ -154,6 +163,60 @@ def check_frames(X, *, name="X", estimator_name=None):
             "Check the audio for NaN samples; silent clips give -inf only without to_db clipping."
         )
     return arr
+
+
+def _is_sequence_of_clips(X):
+    if isinstance(X, np.ndarray):
+        return X.dtype == object and X.ndim == 1
+    return isinstance(X, (list, tuple))
+
+
+def _check_ragged_frames(X, name, where):
+    """Validate variable-length clips; a list of float32 2-D arrays back."""
+    if len(X) == 0:
+        raise ValueError(
+            f"{name}{where} is empty: got 0 clips. Pass at least one "
+            "(n_coeffs, n_frames) array."
+        )
+    clips = []
+    for i, item in enumerate(X):
+        arr = np.asarray(item)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(
+                f"{name}{where}: clip {i} must be a numeric (n_coeffs, n_frames) "
+                f"array; got dtype {arr.dtype}."
+            )
+        if np.iscomplexobj(arr):
+            raise ValueError(f"{name}{where}: clip {i} holds complex numbers.")
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{name}{where}: every clip must be a 2-D (n_coeffs, n_frames) "
+                f"array, but clip {i} has shape {arr.shape} (clip 0 has shape "
+                f"{np.shape(X[0])}). Pass either one 3-D array or a list of 2-D "
+                "arrays, not a mix."
+            )
+        if 0 in arr.shape:
+            raise ValueError(
+                f"{name}{where}: clip {i} is empty (shape {arr.shape}); every clip "
+                "needs at least one coefficient and one frame."
+            )
+        if clips and arr.shape[0] != clips[0].shape[0]:
+            raise ValueError(
+                f"{name}{where}: clip {i} has {arr.shape[0]} coefficients per "
+                f"frame but clip 0 has {clips[0].shape[0]}; all clips need the "
+                "same feature settings."
+            )
+        arr = arr.astype(np.float32, copy=False)
+        if not np.isfinite(arr).all():
+            frames = np.unique(np.nonzero(~np.isfinite(arr))[1])[:5].tolist()
+            raise ValueError(
+                f"{name}{where}: clip {i} contains NaN/Inf values (frames "
+                f"{frames}...). Check the audio of that clip for NaN samples."
+            )
+        clips.append(arr)
+    if len({c.shape[1] for c in clips}) == 1:
+        return np.stack(clips)
+    return clips
 
 
 def _positions(mask, limit=5):

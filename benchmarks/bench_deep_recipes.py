@@ -1,0 +1,592 @@
+"""Training-recipe study of the deep classifiers on RAVDESS (issue 13).
+
+Protocol: RAVDESS speech, speaker-independent GroupKFold(5) by actor, 8
+emotions (and the 6-emotion protocol where a row says so), full-length clips,
+early stopping on whole training actors held out (``SpeakerValidSplit``), UAR
+(balanced accuracy) as mean +- std over the folds.
+
+Every row is a sersk factory pipeline (``make_crnn_pipeline()`` etc.) with its
+defaults except the row's one change, so the ``default`` rows measure exactly
+what a user gets, and each other row shows what one ingredient of the recipe
+is worth (leave one out) or what an alternative gives. The front of a
+pipeline (loading, silence trim, log-mel, per-clip standardisation) has no
+fitted state, so it runs once per distinct front over all clips; the
+classifiers are trained per fold, several folds in parallel (one process
+each, one torch thread each, all sharing the GPU when there is one).
+
+Out-of-fold class probabilities of every row are saved, so seed ensembles
+(mean of the probabilities of the ``default`` rows with seeds 0, 1, 2) and
+late fusion with the SVM (``--svm-proba``, written by ``--svm-only``) are
+scored on the same folds without retraining.
+
+Usage::
+
+    # the whole study (a CUDA GPU does it in minutes; jobs = parallel folds)
+    python benchmarks/bench_deep_recipes.py --root RAVDESS --jobs 14 --out study
+    # the SVM's out-of-fold probabilities for the fusion rows (CPU)
+    python benchmarks/bench_deep_recipes.py --root RAVDESS --svm-only --out study
+    # the table from the saved folds (fusion included when the SVM file exists)
+    python benchmarks/bench_deep_recipes.py --summarize --out study
+    # CPU minutes per fold of each default pipeline (first fold only)
+    python benchmarks/bench_deep_recipes.py --root RAVDESS --rows default \
+        --models crnn --first-fold-only --jobs 1 --out cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import platform
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIX = ("neutral", "happy", "sad", "angry", "fear", "disgust")
+OLD_CLASSIFIER = dict(  # the classifiers' defaults before this study
+    max_epochs=30,
+    lr_schedule="plateau",
+    class_weight=None,
+    freq_mask=0,
+    time_mask=0,
+    n_masks=1,
+    freq_warp=0.0,
+    time_stretch=0.0,
+    mixup=0.0,
+    optimizer__weight_decay=1e-4,
+    criterion__label_smoothing=0.0,
+)
+OLD_FRONT = dict(duration=3.0, trim_db=None, n_mels=128)
+OLD_MODULES = {
+    "crnn": dict(module__conv_channels=(32, 64, 128), module__lstm_units=(128, 64)),
+    "cnn": dict(
+        module__conv_channels=(64, 128, 256, 512), module__dense_units=(512, 256)
+    ),
+}
+
+# (name, model, front changes, classifier changes, classes, seed, group)
+ROWS = [
+    ("default", "crnn", {}, {}, 8, 0, "default"),
+    ("default", "cnn", {}, {}, 8, 0, "default"),
+    ("default", "cnn_lstm", {}, {}, 8, 0, "default"),
+    ("default", "rnn", {}, {}, 8, 0, "default"),
+    ("default, 6 emotions", "cnn", {}, {}, 6, 0, "default"),
+    (
+        "previous defaults",
+        "crnn",
+        OLD_FRONT,
+        {**OLD_CLASSIFIER, **OLD_MODULES["crnn"]},
+        8,
+        0,
+        "anchor",
+    ),
+    ("default, seed 1", "crnn", {}, {}, 8, 1, "seed"),
+    ("default, seed 2", "crnn", {}, {}, 8, 2, "seed"),
+    ("no SpecAugment", "crnn", {}, dict(freq_mask=0, time_mask=0), 8, 0, "ablation"),
+    ("no mixup", "crnn", {}, dict(mixup=0.0), 8, 0, "ablation"),
+    ("no frequency warp", "crnn", {}, dict(freq_warp=0.0), 8, 0, "ablation"),
+    ("no time stretch", "crnn", {}, dict(time_stretch=0.0), 8, 0, "ablation"),
+    (
+        "no label smoothing",
+        "crnn",
+        {},
+        dict(criterion__label_smoothing=0.0),
+        8,
+        0,
+        "ablation",
+    ),
+    ("plateau schedule", "crnn", {}, dict(lr_schedule="plateau"), 8, 0, "ablation"),
+    (
+        "weight decay 1e-4",
+        "crnn",
+        {},
+        dict(optimizer__weight_decay=1e-4),
+        8,
+        0,
+        "ablation",
+    ),
+    ("no class weights", "crnn", {}, dict(class_weight=None), 8, 0, "ablation"),
+    ("128 mels", "crnn", dict(n_mels=128), {}, 8, 0, "ablation"),
+    ("hop 512 (32 ms)", "crnn", dict(hop_length=512), {}, 8, 0, "ablation"),
+    ("no silence trim", "crnn", dict(trim_db=None), {}, 8, 0, "ablation"),
+    (
+        "fixed 3 s, no trim",
+        "crnn",
+        dict(duration=3.0, trim_db=None),
+        {},
+        8,
+        0,
+        "ablation",
+    ),
+    ("wider (previous size)", "crnn", {}, OLD_MODULES["crnn"], 8, 0, "ablation"),
+    ("30 epochs", "crnn", {}, dict(max_epochs=30), 8, 0, "ablation"),
+    ("no early stopping", "crnn", {}, dict(patience=None), 8, 0, "ablation"),
+    ("wider (previous size)", "cnn", {}, OLD_MODULES["cnn"], 8, 0, "ablation"),
+    (
+        "previous defaults",
+        "cnn",
+        OLD_FRONT,
+        {**OLD_CLASSIFIER, **OLD_MODULES["cnn"]},
+        8,
+        0,
+        "anchor",
+    ),
+]
+
+SEED_ANCHORS = [  # issue 13's measurements of the seed notebooks' recipes
+    (
+        "crnn",
+        "seed recipe (128 mels, 4 s, up to 40 epochs)",
+        "0.449 ± 0.039",
+        "5 folds",
+    ),
+    ("cnn", "seed recipe", "0.431", "2 folds"),
+]
+
+
+def _factory(model):
+    from sersk import pipelines
+
+    return getattr(pipelines, f"make_{model}_pipeline")
+
+
+def _front_params(front):
+    return {k: v for k, v in sorted(front.items())}
+
+
+def _front_key(model, front):
+    # The CNN-LSTM and RNN fronts equal the 2-D nets' (all default to log-mel).
+    return json.dumps(_front_params(front), sort_keys=True)
+
+
+def _uar(y, pred):
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(y, pred))
+
+
+# ---------------------------------------------------------------- workers
+_FEATURES = {}
+
+
+def _init_worker(feature_file):
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    with open(feature_file, "rb") as fh:
+        _FEATURES.update(pickle.load(fh))
+
+
+def _run_fold(job):
+    """Train one row on one fold; out-of-fold probabilities and timings back."""
+    import torch
+    from sklearn.base import clone
+
+    model, front, params, seed = job["model"], job["front"], job["params"], job["seed"]
+    X_all = _FEATURES[job["front_key"]]
+    pipe = _factory(model)(random_state=seed, **front, **params)
+    clf = clone(pipe.steps[-1][1])
+    train, test = job["train"], job["test"]
+    y = np.asarray(job["y"])
+    Xtr = [X_all[i] for i in train]
+    Xte = [X_all[i] for i in test]
+    t0 = time.perf_counter()
+    clf.fit(Xtr, y[train], groups=np.asarray(job["groups"])[train])
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    fit_s = time.perf_counter() - t0
+    proba = clf.predict_proba(Xte)
+    pred = clf.classes_[proba.argmax(1)]
+    return {
+        "row": job["row"],
+        "fold": job["fold"],
+        "test": [int(i) for i in test],
+        "classes": clf.classes_.tolist(),
+        "proba": proba.round(5).tolist(),
+        "uar": _uar(y[test], pred),
+        "accuracy": float(np.mean(pred == y[test])),
+        "fit_s": fit_s,
+        "epochs": len(clf.history),
+        "device": str(clf.device),
+    }
+
+
+# ----------------------------------------------------------------- parent
+def _load(root, max_clips):
+    from sersk.datasets import load_ravdess
+
+    ds = load_ravdess(root=root)
+    paths = np.asarray(ds.data)
+    y = np.asarray(ds.target)
+    groups = np.asarray(ds.groups)
+    if max_clips:
+        idx = np.random.default_rng(0).permutation(len(y))[:max_clips]
+        idx.sort()
+        paths, y, groups = paths[idx], y[idx], groups[idx]
+    return paths, y, groups
+
+
+def _compute_fronts(rows, paths, n_jobs):
+    from sklearn.pipeline import Pipeline
+
+    fronts, seconds = {}, {}
+    for _, model, front, _, _, _, _ in rows:
+        key = _front_key(model, front)
+        if key in fronts:
+            continue
+        pipe = _factory(model)(n_jobs=n_jobs, **front)
+        t0 = time.perf_counter()
+        frames = Pipeline(pipe.steps[:-1]).fit_transform(paths)
+        seconds[key] = time.perf_counter() - t0
+        fronts[key] = [np.ascontiguousarray(f, dtype=np.float32) for f in frames]
+        print(f"front {key}: {seconds[key]:.1f} s", flush=True)
+    return fronts, seconds
+
+
+def _folds(y, groups, n_classes):
+    from sklearn.model_selection import GroupKFold
+
+    keep = np.flatnonzero(np.isin(y, SIX)) if n_classes == 6 else np.arange(len(y))
+    cv = GroupKFold(n_splits=5)
+    return [(keep[tr], keep[te]) for tr, te in cv.split(keep, y[keep], groups[keep])]
+
+
+def run_study(args):
+    paths, y, groups = _load(args.root, args.max_clips)
+    rows = [r for r in ROWS if args.rows == "all" or r[6] == "default"]
+    if args.models:
+        rows = [r for r in rows if r[1] in args.models]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    fronts, front_s = _compute_fronts(rows, paths, args.front_jobs)
+    feature_file = out / "_fronts.pkl"
+    with open(feature_file, "wb") as fh:
+        pickle.dump(fronts, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    jobs = []
+    for name, model, front, params, n_classes, seed, _group in rows:
+        if args.max_epochs:
+            params = {**params, "max_epochs": args.max_epochs}
+        for fold, (tr, te) in enumerate(_folds(y, groups, n_classes)):
+            if args.first_fold_only and fold:
+                continue
+            jobs.append(
+                {
+                    "row": f"{model} | {name}",
+                    "model": model,
+                    "front": front,
+                    "front_key": _front_key(model, front),
+                    "params": params,
+                    "seed": seed,
+                    "fold": fold,
+                    "train": tr.tolist(),
+                    "test": te.tolist(),
+                    "y": y.tolist(),
+                    "groups": groups.tolist(),
+                }
+            )
+    meta = {
+        "rows": [
+            {
+                "row": f"{m} | {n}",
+                "model": m,
+                "name": n,
+                "front": f,
+                "params": {
+                    k: list(v) if isinstance(v, tuple) else v for k, v in p.items()
+                },
+                "classes": c,
+                "seed": s,
+                "group": g,
+            }
+            for n, m, f, p, c, s, g in rows
+        ],
+        "y": y.tolist(),
+        "groups": groups.tolist(),
+        "front_seconds": front_s,
+        "source": _source_hash(),
+        "machine": _machine(),
+        "jobs": args.jobs,
+        "argv": sys.argv[1:],
+        "max_epochs_override": args.max_epochs,
+        "max_clips": args.max_clips,
+    }
+    (out / "meta.json").write_text(json.dumps(meta))
+    results_file = out / "folds.jsonl"
+    deadline = t_start + args.budget_s if args.budget_s else None
+    n_done = 0
+    ctx = get_context("spawn")
+    try:
+        with (
+            ProcessPoolExecutor(
+                args.jobs,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(str(feature_file),),
+            ) as pool,
+            open(results_file, "a") as fh,
+        ):
+            pending = {pool.submit(_run_fold, job) for job in jobs}
+            while pending:
+                timeout = (
+                    None
+                    if deadline is None
+                    else max(1.0, deadline - time.perf_counter())
+                )
+                done, pending = wait(
+                    pending, timeout=timeout, return_when="FIRST_COMPLETED"
+                )
+                for fut in done:
+                    res = fut.result()
+                    fh.write(json.dumps(res) + "\n")
+                    fh.flush()
+                    n_done += 1
+                    print(
+                        f"[{time.perf_counter() - t_start:6.0f} s] {res['row']} fold "
+                        f"{res['fold']}: UAR {res['uar']:.3f}, {res['epochs']} epochs, "
+                        f"{res['fit_s']:.0f} s on {res['device']}",
+                        flush=True,
+                    )
+                if deadline is not None and time.perf_counter() > deadline:
+                    for fut in pending:
+                        fut.cancel()
+                    print(
+                        f"budget reached: {len(pending)} jobs not finished", flush=True
+                    )
+                    break
+    except KeyboardInterrupt:
+        print("interrupted; completed folds are in", results_file, file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        feature_file.unlink(missing_ok=True)
+    print(f"{n_done}/{len(jobs)} folds in {time.perf_counter() - t_start:.0f} s")
+    summarize(out)
+
+
+def run_svm(args):
+    """Out-of-fold probabilities of make_svm_pipeline(probability=True)."""
+    from sklearn.base import clone
+
+    from sersk.pipelines import make_svm_pipeline
+
+    paths, y, groups = _load(args.root, args.max_clips)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pipe = make_svm_pipeline(probability=True, n_jobs=args.front_jobs)
+    front = clone(pipe[:-1])
+    t0 = time.perf_counter()
+    F = front.fit_transform(paths)
+    print(f"svm features {time.perf_counter() - t0:.0f} s", flush=True)
+    result = {}
+    for n_classes in (8, 6):
+        for fold, (tr, te) in enumerate(_folds(y, groups, n_classes)):
+            clf = clone(pipe[-1]).fit(F[tr], y[tr])
+            result[f"{n_classes}:{fold}"] = {
+                "test": te.tolist(),
+                "classes": clf.classes_.tolist(),
+                "proba": clf.predict_proba(F[te]).round(5).tolist(),
+            }
+    (out / "svm_proba.json").write_text(json.dumps(result))
+
+
+def _source_hash():
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "sersk").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _machine():
+    import torch
+
+    info = {"python": platform.python_version(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    info["cpus"] = os.cpu_count()
+    return info
+
+
+def _fold_scores(folds, y):
+    uars = [f["uar"] for f in folds]
+    return float(np.mean(uars)), float(np.std(uars))
+
+
+def _ensemble(fold_sets, y):
+    """UAR per fold of the mean probabilities of several rows' folds."""
+    scores = []
+    for folds in zip(*fold_sets, strict=True):
+        proba = np.mean([np.asarray(f["proba"]) for f in folds], axis=0)
+        classes = np.asarray(folds[0]["classes"])
+        test = np.asarray(folds[0]["test"])
+        scores.append(_uar(y[test], classes[proba.argmax(1)]))
+    return scores
+
+
+def summarize(out):
+    out = Path(out)
+    meta = json.loads((out / "meta.json").read_text())
+    y = np.asarray(meta["y"])
+    by_row = {}
+    for line in (out / "folds.jsonl").read_text().splitlines():
+        res = json.loads(line)
+        by_row.setdefault(res["row"], {})[res["fold"]] = res
+    svm = None
+    if (out / "svm_proba.json").exists():
+        svm = json.loads((out / "svm_proba.json").read_text())
+    lines = [
+        "| model | recipe | classes | UAR | accuracy | epochs | fit s/fold | folds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    records = []
+    for row in meta["rows"]:
+        folds = [
+            by_row.get(row["row"], {})[k] for k in sorted(by_row.get(row["row"], {}))
+        ]
+        if not folds:
+            continue
+        uar = [f["uar"] for f in folds]
+        acc = [f["accuracy"] for f in folds]
+        rec = {
+            "model": row["model"],
+            "recipe": row["name"],
+            "classes": row["classes"],
+            "uar": (float(np.mean(uar)), float(np.std(uar))),
+            "accuracy": (float(np.mean(acc)), float(np.std(acc))),
+            "epochs": float(np.mean([f["epochs"] for f in folds])),
+            "fit_s": float(np.mean([f["fit_s"] for f in folds])),
+            "n_folds": len(folds),
+            "group": row["group"],
+        }
+        records.append(rec)
+        lines.append(_line(rec))
+    crnn = {r["name"]: r["row"] for r in meta["rows"] if r["model"] == "crnn"}
+    seeds = [
+        crnn[n] for n in ("default", "default, seed 1", "default, seed 2") if n in crnn
+    ]
+    seed_sets = [_complete(by_row.get(r, {})) for r in seeds]
+    if len(seeds) == 3 and all(seed_sets):
+        scores = _ensemble(seed_sets, y)
+        lines.append(
+            _plain("crnn", "ensemble of seeds 0, 1, 2 (mean probabilities)", 8, scores)
+        )
+    if svm is not None:
+        for row in meta["rows"]:
+            if row["group"] != "default":
+                continue
+            folds = _complete(by_row.get(row["row"], {}))
+            if not folds:
+                continue
+            svm_folds = [svm.get(f"{row['classes']}:{f['fold']}") for f in folds]
+            scores = []
+            for f, s in zip(folds, svm_folds, strict=True):
+                assert s["test"] == f["test"] and s["classes"] == f["classes"]
+                proba = (np.asarray(f["proba"]) + np.asarray(s["proba"])) / 2
+                scores.append(
+                    _uar(
+                        y[np.asarray(f["test"])],
+                        np.asarray(f["classes"])[proba.argmax(1)],
+                    )
+                )
+            lines.append(
+                _plain(
+                    f"svm + {row['model']}",
+                    "late fusion: mean of the probabilities",
+                    row["classes"],
+                    scores,
+                )
+            )
+        for n_classes in (8, 6):
+            keys = [k for k in svm if k.startswith(f"{n_classes}:")]
+            scores = [
+                _uar(
+                    y[np.asarray(svm[k]["test"])],
+                    np.asarray(svm[k]["classes"])[
+                        np.asarray(svm[k]["proba"]).argmax(1)
+                    ],
+                )
+                for k in sorted(keys)
+            ]
+            lines.append(
+                _plain("svm", "make_svm_pipeline(probability=True)", n_classes, scores)
+            )
+    table = "\n".join(lines)
+    (out / "summary.md").write_text(table + "\n")
+    (out / "summary.json").write_text(json.dumps(records, indent=1))
+    print(table)
+    return table
+
+
+def _complete(by_fold):
+    return [by_fold[k] for k in sorted(by_fold)] if len(by_fold) == 5 else []
+
+
+def _line(rec):
+    u, a = rec["uar"], rec["accuracy"]
+    folds = "" if rec["n_folds"] == 5 else f"**{rec['n_folds']} of 5**"
+    return (
+        f"| {rec['model']} | {rec['recipe']} | {rec['classes']} | {u[0]:.3f} ± {u[1]:.3f} | "
+        f"{a[0]:.3f} ± {a[1]:.3f} | {rec['epochs']:.0f} | {rec['fit_s']:.0f} | {folds or 5} |"
+    )
+
+
+def _plain(model, recipe, classes, scores):
+    return (
+        f"| {model} | {recipe} | {classes} | {np.mean(scores):.3f} ± {np.std(scores):.3f} "
+        f"| | | | {len(scores)} |"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", help="RAVDESS folder (Actor_01 ... Actor_24)")
+    parser.add_argument("--out", default="deep-study", help="folder for the results")
+    parser.add_argument("--rows", choices=["all", "default"], default="all")
+    parser.add_argument(
+        "--models", nargs="*", choices=["crnn", "cnn", "cnn_lstm", "rnn"]
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="folds trained in parallel")
+    parser.add_argument(
+        "--front-jobs", type=int, default=None, help="files read in parallel"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=None, help="stop starting folds after this"
+    )
+    parser.add_argument("--first-fold-only", action="store_true")
+    parser.add_argument(
+        "--max-clips", type=int, default=None, help="smoke runs: a random subset"
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="smoke runs: fewer epochs"
+    )
+    parser.add_argument("--svm-only", action="store_true")
+    parser.add_argument("--summarize", action="store_true")
+    args = parser.parse_args(argv)
+    if args.summarize:
+        summarize(args.out)
+    elif args.svm_only:
+        run_svm(args)
+    else:
+        if not args.root:
+            parser.error("--root is required")
+        run_study(args)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -40,6 +40,7 @@ import os
 import pickle
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -270,7 +271,7 @@ def run_study(args):
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     fronts, front_s = _compute_fronts(rows, paths, args.front_jobs)
-    feature_file = out / "_fronts.pkl"
+    feature_file = Path(tempfile.mkdtemp()) / "fronts.pkl"
     with open(feature_file, "wb") as fh:
         pickle.dump(fronts, fh, protocol=pickle.HIGHEST_PROTOCOL)
     jobs = []

@@ -132,6 +132,8 @@ ROWS = [
     ("30 epochs", "crnn", {}, dict(max_epochs=30), 8, 0, "ablation"),
     ("no early stopping", "crnn", {}, dict(patience=None), 8, 0, "ablation"),
     ("wider (previous size)", "cnn", {}, OLD_MODULES["cnn"], 8, 0, "ablation"),
+    ("no early stopping", "cnn", {}, dict(patience=None), 8, 0, "ablation"),
+    ("no early stopping, 6 emotions", "cnn", {}, dict(patience=None), 6, 0, "ablation"),
     (
         "previous defaults",
         "cnn",
@@ -267,6 +269,9 @@ def run_study(args):
     rows = [r for r in ROWS if args.rows == "all" or r[6] == "default"]
     if args.models:
         rows = [r for r in rows if r[1] in args.models]
+    selected = _parse_select(args.select)
+    if selected:
+        rows = [r for r in ROWS if f"{r[1]} | {r[0]}" in selected]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -278,8 +283,11 @@ def run_study(args):
     for name, model, front, params, n_classes, seed, _group in rows:
         if args.max_epochs:
             params = {**params, "max_epochs": args.max_epochs}
+        wanted = selected.get(f"{model} | {name}") if selected else None
         for fold, (tr, te) in enumerate(_folds(y, groups, n_classes)):
             if args.first_fold_only and fold:
+                continue
+            if wanted is not None and fold not in wanted:
                 continue
             jobs.append(
                 {
@@ -374,6 +382,15 @@ def run_study(args):
     summarize(out)
 
 
+def _parse_select(items):
+    """``["cnn | default@0,4", ...]`` -> {row: set of folds or None (all)}."""
+    selected = {}
+    for item in items or ():
+        row, _, folds = item.partition("@")
+        selected[row.strip()] = {int(f) for f in folds.split(",")} if folds else None
+    return selected
+
+
 def run_svm(args):
     """Out-of-fold probabilities of make_svm_pipeline(probability=True)."""
     from sklearn.base import clone
@@ -436,14 +453,21 @@ def _ensemble(fold_sets, y):
     return scores
 
 
-def summarize(out):
+def summarize(out, merge=()):
+    """Table of the folds in ``out`` (and of the runs in ``merge``, same clips)."""
     out = Path(out)
     meta = json.loads((out / "meta.json").read_text())
     y = np.asarray(meta["y"])
     by_row = {}
-    for line in (out / "folds.jsonl").read_text().splitlines():
-        res = json.loads(line)
-        by_row.setdefault(res["row"], {})[res["fold"]] = res
+    for folder in (out, *map(Path, merge)):
+        extra = json.loads((folder / "meta.json").read_text())
+        if extra["y"] != meta["y"] or extra["source"] != meta["source"]:
+            raise SystemExit(f"{folder} ran on other clips or sources than {out}")
+        known = {r["row"] for r in meta["rows"]}
+        meta["rows"] += [r for r in extra["rows"] if r["row"] not in known]
+        for line in (folder / "folds.jsonl").read_text().splitlines():
+            res = json.loads(line)
+            by_row.setdefault(res["row"], {})[res["fold"]] = res
     svm = None
     if (out / "svm_proba.json").exists():
         svm = json.loads((out / "svm_proba.json").read_text())
@@ -478,11 +502,12 @@ def summarize(out):
         crnn[n] for n in ("default", "default, seed 1", "default, seed 2") if n in crnn
     ]
     seed_sets = [_complete(by_row.get(r, {})) for r in seeds]
-    if len(seeds) == 3 and all(seed_sets):
+    seed_sets = [f for f in seed_sets if f]
+    if len(seed_sets) >= 2:
         scores = _ensemble(seed_sets, y)
-        lines.append(
-            _plain("crnn", "ensemble of seeds 0, 1, 2 (mean probabilities)", 8, scores)
-        )
+        names = ", ".join(str(i) for i in range(len(seed_sets)))
+        recipe = f"ensemble of seeds {names} (mean probabilities)"
+        lines.append(_plain("crnn", recipe, 8, scores))
     if svm is not None:
         for row in meta["rows"]:
             if row["group"] != "default":
@@ -572,11 +597,15 @@ def main(argv=None):
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="smoke runs: fewer epochs"
     )
+    parser.add_argument(
+        "--select", nargs="*", help='rows and folds: "cnn | default@0,4"'
+    )
+    parser.add_argument("--merge", nargs="*", default=(), help="more run folders")
     parser.add_argument("--svm-only", action="store_true")
     parser.add_argument("--summarize", action="store_true")
     args = parser.parse_args(argv)
     if args.summarize:
-        summarize(args.out)
+        summarize(args.out, args.merge)
     elif args.svm_only:
         run_svm(args)
     else:

@@ -322,8 +322,8 @@ _DEEP_DOC = """Log-mel (or MFCC) frames, per-clip standardisation and a {model}.
     hop_length : int, default=256
         Samples between frames (16 ms at 16 kHz).
     max_epochs : int, default=60
-        Training epochs (early stopping on a speaker-independent validation
-        split may stop sooner, see the classifier's ``patience``).
+        Training epochs (the length of the cosine learning-rate schedule; a
+        ``patience`` adds early stopping on held-out training speakers).
     lr : float, default=1e-3
         Learning rate of AdamW.
     batch_size : int, default=32
@@ -338,7 +338,7 @@ _DEEP_DOC = """Log-mel (or MFCC) frames, per-clip standardisation and a {model}.
         Seed of the network's initialisation and training.
     **kwargs
         Further parameters of :class:`~sersk.models.{cls}` (e.g.
-        ``device="cuda"``, ``patience=5``, ``module__...``).
+        ``device="cuda"``, ``mixup=0.0``, ``module__...``).
 
     Returns
     -------

@@ -130,7 +130,7 @@ def test_clone_get_set_params():
     assert params["optimizer"] is torch.optim.AdamW
     assert params["optimizer__weight_decay"] == 1e-2
     assert params["criterion__label_smoothing"] == 0.1
-    assert params["callbacks__early_stopping__patience"] == 10
+    assert params["patience"] is None  # trains the whole schedule
     c = clone(clf)
     assert c.get_params(deep=False).keys() == clf.get_params(deep=False).keys()
     c.set_params(module__lstm_units=(3, 2), max_epochs=1)
@@ -163,7 +163,10 @@ def test_defaults():
     assert "criterion__label_smoothing" not in nll.get_params()
     assert isinstance(clf.train_split, SpeakerValidSplit)
     names = [name for name, _ in clf.get_default_callbacks()]
-    assert {"early_stopping", "lr_scheduler", "valid_loss", "valid_acc"} <= set(names)
+    assert {"lr_scheduler", "valid_loss", "valid_acc"} <= set(names)
+    assert "early_stopping" not in names  # patience=None: the whole schedule
+    names = [name for name, _ in CRNNClassifier(patience=5).get_default_callbacks()]
+    assert "early_stopping" in names
     no_valid = CRNNClassifier(train_split=None).get_default_callbacks()
     assert "early_stopping" not in dict(no_valid) and "valid_loss" not in dict(no_valid)
 

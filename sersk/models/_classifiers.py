@@ -159,7 +159,8 @@ _COMMON_DOC = """
     batch_size : int, default=32
         Mini-batch size (-1: the whole data set).
     train_split : callable or None, default=SpeakerValidSplit(0.2)
-        Hold-out split for early stopping, called as
+        Hold-out split for the validation scores (``valid_loss``,
+        ``valid_acc`` in ``history``) and early stopping, called as
         ``train_split(dataset, y, groups=groups)``. The default holds out 20 %
         of the speakers when ``fit(X, y, groups=speakers)`` is given (stratified
         by label), else 20 % of the clips stratified by label. ``None`` trains
@@ -168,15 +169,17 @@ _COMMON_DOC = """
         Extra skorch callbacks, added to the defaults: ``train_loss``,
         ``valid_loss`` and ``valid_acc`` (when validating), ``lr_scheduler``
         (see ``lr_schedule``; for "plateau" ReduceLROnPlateau, factor 0.5,
-        patience ``max(1, patience // 2)``, on ``valid_loss``, or
-        ``train_loss`` without validation),
+        patience ``max(1, patience // 2)`` (5 epochs when ``patience`` is
+        None), on ``valid_loss``, or ``train_loss`` without validation),
         ``early_stopping`` (on ``valid_loss`` with ``patience``, restoring the
         best weights at the end) and ``print_log``. Disable one with
         ``callbacks__<name>=None``.
-    patience : int or None, default=10
-        Epochs without improvement of ``valid_loss`` before training stops.
-        None disables early stopping (and, with ``lr_schedule="plateau"``,
-        the learning-rate schedule).
+    patience : int or None, default=None
+        Epochs without improvement of ``valid_loss`` before training stops
+        (the weights of the best epoch are then restored). None trains all
+        ``max_epochs``, to the end of the learning-rate schedule: on RAVDESS
+        early stopping on the held-out speakers' loss stopped the CNN after
+        as few as 12 epochs and cost it 0.14 UAR (:doc:`/results`).
     lr_schedule : {{"plateau", "cosine"}}, default="cosine"
         "plateau" halves the learning rate when the monitored loss stalls
         (ReduceLROnPlateau); "cosine" warms up linearly over the first 5 %
@@ -355,7 +358,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
         batch_size=32,
         train_split=_DEFAULT_SPLIT,
         callbacks=None,
-        patience=10,
+        patience=None,
         class_weight="balanced",
         precision="auto",
         freq_mask=8,
@@ -455,7 +458,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
     @property
     def _default_callbacks(self):
         has_valid = self.train_split is not None
-        patience = self.__dict__.get("patience", 10)
+        patience = self.__dict__.get("patience")
         callbacks = [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
@@ -470,16 +473,16 @@ class BaseDeepClassifier(NeuralNetClassifier):
                     ),
                 ),
             ]
-        if self.__dict__.get("lr_schedule", "plateau") == "cosine":
+        if self.__dict__.get("lr_schedule", "cosine") == "cosine":
             callbacks.append(("lr_scheduler", WarmupCosine()))
-        elif patience is not None:
+        else:
             callbacks.append(
                 (
                     "lr_scheduler",
                     LRScheduler(
                         policy=ReduceLROnPlateau,
                         monitor="valid_loss" if has_valid else "train_loss",
-                        patience=max(1, patience // 2),
+                        patience=max(1, (patience or 10) // 2),
                         factor=0.5,
                     ),
                 )

@@ -40,11 +40,11 @@ def default_duration(args):
 def model_duration(args):
     """Clip length the model's loader pads or trims to.
 
-    ``--duration`` when given; else the default length for the deep models
-    (fixed-size input) and None for the classic ones, whose statistics are
-    pooled over each clip's own frames.
+    ``--duration`` when given; else None: every model takes each clip at its
+    own length (the classic ones pool statistics over its frames, the deep
+    ones pad each batch and ignore the padding).
     """
-    if args.duration is None and args.model not in DEEP_MODELS:
+    if args.duration is None:
         return None
     return default_duration(args)
 
@@ -91,7 +91,8 @@ def build_pipeline(args):
         options["probability"] = args.command == "train"
     if args.model not in DEEP_MODELS:
         return factory(**options)
-    options["max_epochs"] = args.epochs
+    if args.epochs is not None:
+        options["max_epochs"] = args.epochs
     if hasattr(args, "batch_size"):
         options["batch_size"] = args.batch_size
     pipeline = factory(**options)

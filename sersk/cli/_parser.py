@@ -126,7 +126,8 @@ def _add_data_args(p, *, corpus_required=True):
         type=_positive_float,
         default=None,
         help="clip length in seconds; longer clips are trimmed, shorter ones "
-        "zero-padded (default: 3.0 for corpora, 2.0 for synthetic)",
+        "zero-padded (default: every clip at its own length; synthetic clips "
+        "last 2.0 s)",
     )
     g.add_argument(
         "--n-samples",
@@ -174,8 +175,8 @@ def _add_model_args(p):
     g.add_argument(
         "--epochs",
         type=_positive_int,
-        default=30,
-        help="deep models: maximum number of epochs (default: 30)",
+        default=None,
+        help="deep models: number of training epochs (default: the recipe's, 60)",
     )
     g.add_argument(
         "--module-param",

@@ -63,10 +63,11 @@ def run(args):
     loader = _model_loader(pipeline, args.model)
     files = expand_inputs(args.inputs)
     sr = int(loader.sr)
-    if args.segments and not _is_deep(pipeline[-1]):
-        # classic models pool statistics over time: they take each window at
-        # its own length (the last one padded), not padded to the training
-        # duration; deep models need the training duration
+    if args.segments and (loader.duration is None or not _is_deep(pipeline[-1])):
+        # each window at its own length (the last one padded): classic models
+        # pool statistics over time and deep models trained on full-length
+        # clips take any length; a deep model trained on clips of one fixed
+        # duration keeps it
         loader.set_params(duration=args.segments)
     classes = [str(c) for c in pipeline.classes_]
     rows = []

@@ -683,6 +683,16 @@ def _parity_lines(si):
     return lines
 
 
+def _deep_study(page_hash):
+    """The section of bench_deep_recipes.py's saved study (GPU runs)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_deep_recipes", ROOT / "benchmarks" / "bench_deep_recipes.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.page_section(page_hash)
+
+
 def write_page(args, rows, experiments, timings, n_clips, n_actors):
     out = Path(args.output)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -768,6 +778,7 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
         ]
     out.parent.mkdir(parents=True, exist_ok=True)
     lines += targets_section(rows, experiments)
+    lines += [""] + _deep_study(args.code)
     out.write_text("\n".join(lines).rstrip() + "\n")
 
 

@@ -517,7 +517,7 @@ def make_fusion_pipeline(
     each member is fitted on the same clips (file paths) and its class
     probabilities are averaged (weighted by ``weights``). The two models err
     on different clips, which is why the mean of their probabilities beats
-    either (figures in :doc:`/results`). Nothing is fitted on the members'
+    either (figures in :doc:`/benchmarks`). Nothing is fitted on the members'
     predictions, so no inner folds are needed.
 
     Parameters

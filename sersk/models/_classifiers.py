@@ -179,7 +179,7 @@ _COMMON_DOC = """
         (the weights of the best epoch are then restored). None trains all
         ``max_epochs``, to the end of the learning-rate schedule: on RAVDESS
         early stopping on the held-out speakers' loss stopped the CNN after
-        as few as 12 epochs and cost it 0.14 UAR (:doc:`/results`).
+        as few as 12 epochs and cost it 0.14 UAR (:doc:`/benchmarks`).
     lr_schedule : {{"plateau", "cosine"}}, default="cosine"
         "plateau" halves the learning rate when the monitored loss stalls
         (ReduceLROnPlateau); "cosine" warms up linearly over the first 5 %

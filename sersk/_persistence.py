@@ -292,6 +292,11 @@ def _dump_network(net, step_name):
             params[key] = value
         else:
             skipped.append(key)
+    # Every size of the network, the defaults included: the file then loads
+    # the same network whatever defaults a later sersk has.
+    for key, value in _module_defaults(net._default_module).items():
+        if f"module__{key}" not in params:
+            params[f"module__{key}"] = _jsonable(value)[1]
     for key, namespace in (("optimizer", "torch.optim"), ("criterion", "torch.nn")):
         obj = getattr(net, key)
         ns = torch.optim if namespace == "torch.optim" else torch.nn
@@ -342,6 +347,17 @@ def _dump_network(net, step_name):
     buf = io.BytesIO()
     torch.save(state, buf)
     return json.dumps(config, indent=1).encode(), buf.getvalue()
+
+
+def _module_defaults(module_cls):
+    """Keyword defaults of a network's constructor (sizes, dropout, ...)."""
+    import inspect
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(module_cls.__init__).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
+    }
 
 
 def _umask():

@@ -98,8 +98,28 @@ def test_file_is_json_and_tensors(data, tmp_path):
     assert config["classes"] == ["happy", "neutral", "sad"]
     assert config["n_features_in"] == 8
     assert config["params"]["module__cell"] == "gru"
+    # sizes left at their defaults are stored too: a later sersk with other
+    # defaults rebuilds the same network
+    assert config["params"]["module__bidirectional"] is True
+    assert config["params"]["module__dense_units"] == [64]
     state = torch.load(io.BytesIO(members["network.pt"]), weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_default_sizes_survive_a_change_of_defaults(data, tmp_path, monkeypatch):
+    X, y = data
+    clf = CRNNClassifier(max_epochs=1, random_state=0, train_split=None).fit(X, y)
+    path = save_model(clf, tmp_path / "m.sersk")
+    # a later release with wider default convolutions loads the same network
+    from sersk.models import _modules
+
+    init = _modules.CRNN.__init__
+    kwdefaults = dict(init.__kwdefaults__, conv_channels=(8, 8, 8))
+    monkeypatch.setattr(init, "__kwdefaults__", kwdefaults)
+    assert _modules.CRNN(n_coeffs=8).conv[0][0].out_channels == 8
+    loaded = load_model(path)
+    assert [b[0].out_channels for b in loaded.module_.conv] == [16, 32, 64]
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
 
 
 def test_integer_labels_round_trip(data, tmp_path):

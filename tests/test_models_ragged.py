@@ -122,7 +122,7 @@ def test_padding_is_ignored_at_predict(cls):
     X, y = ragged()
     clf = tiny(cls, precision="fp32").fit(X, y)
     short = X[0]  # 5 frames, the shortest clip
-    longer = [X[1], X[4], short, X[1][:, :17]]  # 30, ?, 5, 17 frames
+    longer = [X[1], X[4], short, X[1][:, :17]]  # padded to X[1]: 30 frames
     alone = clf.predict_proba([short])  # one clip: stacked, no padding at all
     batch = clf.predict_proba(longer)  # padded to 30 frames
     # 1e-5: same maths on the valid frames, but the padded batch sums in
@@ -320,17 +320,37 @@ def test_augment_batch_time_stretch_updates_lengths():
     expected = torch.floor(given / rate).long().clamp(1, T)
     # floor of a ratio of floats: allow one frame of rounding
     assert int((lengths - expected).abs().max()) <= 1
-    # the new valid frames read old valid frames only
+    # every new valid frame but the last reads old valid frames only, and the
+    # last one reads less than one frame past them (see the xfail below)
     for i in range(n):
         m = int(lengths[i])
-        src = out[i, 0, :m]
-        assert float(src.max()) <= float(given[i] - 1) + 1e-3 or m == 1
+        src = out[i, 0, :m].numpy()
+        assert src[: m - 1].max(initial=0.0) <= float(given[i] - 1) + 1e-3
+        assert src[-1] < float(given[i])
 
     # without lengths a time stretch creates them
     out, lengths = augment_batch(X, time_stretch=0.4)
     assert lengths is not None and lengths.shape == (n,)
     assert int(lengths.min()) >= 1 and int(lengths.max()) <= T
     assert bool((lengths != T).any())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="_warp sets the new length to floor(L / rate); a slowed-down clip's "
+    "last valid frame then sits at (m - 1) * rate > L - 1 and interpolates with "
+    "the first padded frame. floor((L - 1) / rate) + 1 would keep it inside.",
+)
+def test_time_stretch_valid_frames_read_only_valid_frames():
+    torch.manual_seed(0)
+    T = 40
+    X = torch.arange(T, dtype=torch.float32).expand(6, 3, T).clone()
+    given = torch.tensor([40, 40, 30, 17, 5, 1])
+    out, lengths = augment_batch(X, time_stretch=0.4, lengths=given)
+    for i in range(len(given)):
+        src = out[i, 0, : int(lengths[i])]  # input positions read (ramp values)
+        assert float(src.max()) <= float(given[i] - 1) + 1e-3, (i, lengths[i])
 
 
 # ------------------------------------------------------------------ schedules
@@ -367,6 +387,30 @@ def test_warmup_cosine_schedule_per_batch():
     assert np.all(np.diff(lrs[warm - 1 :]) <= 1e-12)  # cosine decay afterwards
     assert lrs[len(lrs) // 2] == pytest.approx(lr * 0.5 * (1 + np.cos(np.pi * 45 / 95)))
     assert lrs[-1] < 0.05 * lr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="WarmupCosine counts n // batch_size steps per epoch, but the loader "
+    "also yields the last partial batch (20 clips, batch_size=8: 3 batches, 2 "
+    "counted), so the lr reaches 0 after 2/3 of max_epochs and the last third "
+    "trains at lr=0.",
+)
+def test_warmup_cosine_counts_the_last_partial_batch():
+    X, y = ragged(n=20, high=12)
+    clf = tiny(
+        RNNClassifier,
+        lr=0.01,
+        max_epochs=4,
+        batch_size=8,
+        train_split=None,
+        callbacks=[("probe", LRProbe())],
+        **NO_AUGMENT,
+    ).fit(X, y)
+    lrs = np.array(dict(clf.callbacks_)["probe"].lrs_)
+    assert len(lrs) == 4 * 3
+    assert np.all(lrs > 0), lrs  # lr 0 only after the last batch
 
 
 def test_plateau_schedule_keeps_lr_at_first():
@@ -546,5 +590,5 @@ def test_real_ravdess_fusion_routes_groups(ravdess_small):
 
         # not requested: routing refuses groups rather than dropping them
         unrequested = _fusion(train_split=RecordingSplit())
-        with pytest.raises(ValueError, match="groups"):
+        with pytest.raises(ValueError, match=r"\[groups\] are passed but are not"):
             unrequested.fit(X, y, groups=groups)

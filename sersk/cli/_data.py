@@ -44,7 +44,7 @@ def load_data(args, loader):
         return X, np.asarray(y), np.asarray(groups), desc
 
     corpus_loader = getattr(datasets, f"load_{args.corpus}")
-    kwargs = {}
+    kwargs = {"on_invalid": getattr(args, "on_invalid", "raise")}
     if args.corpus == "folder":
         if args.root is None:
             raise CLIError(

@@ -109,6 +109,14 @@ def _add_data_args(p, *, corpus_required=True):
         "angry fear disgust calm surprise boredom)",
     )
     g.add_argument(
+        "--on-invalid",
+        choices=("raise", "warn", "skip"),
+        default="raise",
+        help="corpus files named against the corpus' convention and folders or "
+        "files that cannot be read: stop with an error (raise, the default), "
+        "or leave them out with a warning (warn) or without (skip)",
+    )
+    g.add_argument(
         "--speaker-pattern",
         metavar="REGEX",
         help="folder corpus only: regular expression finding the speaker id in "

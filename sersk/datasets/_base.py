@@ -146,17 +146,22 @@ _COMMON = {
 # ---------------------------------------------------------------------------
 
 
-def _scan_audio_files(root: str) -> tuple[list[str], list[str]]:
-    """Walk ``root`` and return (audio paths, other file names).
+def _scan_audio_files(root: str) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """Walk ``root``: (audio paths, other file names, unreadable entries).
 
     Symbolic links are followed, but each real directory is visited once, so
-    a symlink loop ends the walk instead of recursing forever. Hidden entries
-    (``.name``, including the temporary folders of an unfinished download)
-    and macOS ``__MACOSX`` folders are skipped. Paths are absolute (built
-    from ``root``, symlinks not resolved) and sorted.
+    a link back to a folder already seen ends the walk there instead of
+    recursing forever. Hidden entries (``.name``, including the temporary
+    folders of an unfinished download) and macOS ``__MACOSX`` folders are
+    skipped. Paths are absolute (built from ``root``, symlinks not resolved)
+    and sorted. ``unreadable`` lists ``(path, reason)`` for the folders the
+    walk could not open, the audio files it may not read and the links that
+    lead nowhere, so that the loaders can report them instead of loading a
+    part of the corpus without a word.
     """
     audio: list[str] = []
     other: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     visited: set[str] = set()
     stack = [root]
     while stack:
@@ -167,7 +172,8 @@ def _scan_audio_files(root: str) -> tuple[list[str], list[str]]:
         visited.add(real)
         try:
             entries = list(os.scandir(folder))
-        except OSError:  # unreadable folder or a dangling/looping link
+        except OSError as exc:
+            unreadable.append((folder, _os_reason(exc)))
             continue
         for entry in entries:
             name = entry.name
@@ -176,17 +182,29 @@ def _scan_audio_files(root: str) -> tuple[list[str], list[str]]:
             try:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
-            except OSError:  # too many levels of symbolic links
+            except OSError as exc:  # e.g. too many levels of symbolic links
+                unreadable.append((entry.path, _os_reason(exc)))
                 continue
             if is_dir:
                 stack.append(entry.path)
             elif is_file:
-                if name.lower().endswith(AUDIO_EXTENSIONS):
+                if not name.lower().endswith(AUDIO_EXTENSIONS):
+                    other.append(name)
+                elif os.access(entry.path, os.R_OK):
                     audio.append(entry.path)
                 else:
-                    other.append(name)
+                    unreadable.append((entry.path, "permission denied"))
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                unreadable.append((entry.path, "broken symbolic link"))
     audio.sort()
-    return audio, other
+    unreadable.sort()
+    return audio, other, unreadable
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or type(exc).__name__
 
 
 # ---------------------------------------------------------------------------
@@ -383,6 +401,24 @@ def _make_bunch(frame: pd.DataFrame, *, descr: str, return_X_y: bool, root=None)
     return bunch
 
 
+def _handle_unreadable(corpus: _Corpus, unreadable, on_invalid: str, root: str):
+    if not unreadable or on_invalid == "skip":
+        return
+    shown = _list_names(
+        f"{os.path.relpath(path, root)} ({reason})" for path, reason in unreadable
+    )
+    msg = (
+        f"{len(unreadable)} folder(s) or file(s) under {root!r} could not be "
+        f"read, so the {corpus.title} files in them are missing: {shown}."
+    )
+    if on_invalid == "raise":
+        raise OSError(
+            msg + " Fix their permissions (or links), or pass on_invalid='warn' "
+            "(or 'skip') to load the rest."
+        )
+    warnings.warn(msg + " The rest was loaded.", UserWarning, stacklevel=4)
+
+
 def _read_corpus(
     corpus: _Corpus,
     *,
@@ -395,10 +431,13 @@ def _read_corpus(
     """Walk, parse and validate a corpus folder into an unfiltered frame."""
     root = _resolve_root(corpus, root, data_home)
 
+    unreadable = []
+
     def scan():
         if not os.path.isdir(root):
             return None, []
-        audio, _ = _scan_audio_files(root)
+        audio, _, bad = _scan_audio_files(root)
+        unreadable[:] = bad
         records, invalid = [], []
         skip = len(os.path.join(root, ""))  # every path starts with root + sep
         for path in audio:
@@ -425,6 +464,7 @@ def _read_corpus(
             else "the folder does not exist"
         )
         raise _missing_error(corpus, root, reason)
+    _handle_unreadable(corpus, unreadable, on_invalid, root)
     if not records and not invalid:
         raise _missing_error(corpus, root, "the folder holds no audio files")
     _handle_invalid(corpus, invalid, on_invalid, root)

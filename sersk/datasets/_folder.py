@@ -122,7 +122,9 @@ def load_folder(
         Speaker ids to keep (needs ``speaker_pattern``).
     on_invalid : {"raise", "warn", "skip"}, default="raise"
         What to do with audio files directly in ``root`` (no label folder) or
-        not matching ``speaker_pattern``.
+        not matching ``speaker_pattern``, and with folders or audio files that
+        cannot be read (permission denied, broken links): "raise" (an OSError
+        for those), "warn" or "skip" loads the rest.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 

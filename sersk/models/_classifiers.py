@@ -113,7 +113,9 @@ class WarmupCosine(Callback):
             n = len(dataset_train)
             if batch_size == -1:
                 batch_size = n
-            self.steps_per_epoch_ = max(1, n // batch_size)
+            drop_last = net.get_iterator(dataset_train, training=True).drop_last
+            steps = n // batch_size if drop_last else -(-n // batch_size)
+            self.steps_per_epoch_ = max(1, steps)
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if not training:

@@ -24,8 +24,10 @@ When ``lengths`` is given:
   pooling over time ignores the padded columns.
 
 In eval mode (predict) the output for a padded clip with its ``lengths`` then
-equals the output for the unpadded clip. During training, batch
-normalisation statistics still include the padded frames.
+equals the output for the unpadded clip. During training, the input
+normalisation takes its batch statistics from the valid frames only; the
+batch normalisations inside the conv blocks still include the (zeroed)
+padded positions.
 
 Without ``lengths`` every frame counts as valid.
 """

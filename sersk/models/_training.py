@@ -249,7 +249,9 @@ def _warp(X, lengths, freq_warp, time_stretch):
         .to(X.dtype)
     )
     if time_stretch:
-        lengths = torch.floor(lengths.float() / rate).long().clamp(min=1, max=n_frames)
+        # the last output frame m - 1 reads input (m - 1) * rate <= L - 1
+        lengths = torch.floor((lengths.float() - 1) / rate).long() + 1
+        lengths = lengths.clamp(min=1, max=n_frames)
     return out, lengths
 
 

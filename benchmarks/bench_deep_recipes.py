@@ -184,10 +184,10 @@ def _uar(y, pred):
 _FEATURES = {}
 
 
-def _init_worker(feature_file):
+def _init_worker(feature_file, threads=1):
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     warnings.simplefilter("ignore")
     with open(feature_file, "rb") as fh:
         _FEATURES.update(pickle.load(fh))
@@ -344,7 +344,7 @@ def run_study(args):
                 args.jobs,
                 mp_context=ctx,
                 initializer=_init_worker,
-                initargs=(str(feature_file),),
+                initargs=(str(feature_file), args.threads),
             ) as pool,
             open(results_file, "a") as fh,
         ):
@@ -700,6 +700,7 @@ def main(argv=None):
         "--models", nargs="*", choices=["crnn", "cnn", "cnn_lstm", "rnn"]
     )
     parser.add_argument("--jobs", type=int, default=1, help="folds trained in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per fold")
     parser.add_argument(
         "--front-jobs", type=int, default=None, help="files read in parallel"
     )

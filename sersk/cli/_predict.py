@@ -3,29 +3,165 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 from ._common import CLIError, check_out_path, emit
 from ._data import expand_inputs
 
-# windows classified per call: memory stays bounded for long recordings
+# With --segments a file is read block by block and only the windows of one
+# batch are held, so memory does not grow with the file's length or the number
+# of windows (issue 15 item 8; tests/test_cli_predict_memory.py).
+# windows classified per call to the model
 _BATCH = 64
+# ... and at most this many samples per call (16 MiB of float32, 262 s at 16 kHz),
+# so long windows are bounded too; a batch always holds at least one window
+_BATCH_SAMPLES = 2**22
+# frames read from the file at a time (more when a window is longer)
+_BLOCK = 2**16
 
 
 def _windows(n, sr, seconds, hop):
-    """``(start, end)`` sample bounds of windows sliding over ``n`` samples."""
+    """``(start, end)`` sample bounds of windows sliding over ``n`` samples.
+
+    A generator: a 30-minute file at ``--hop 0.02`` has 90,000 windows.
+    """
     win = max(1, round(seconds * sr))
     step = max(1, round(hop * sr))
-    bounds = []
+    if n < win:
+        yield 0, n
+        return
     start = 0
     while start + win <= n:
-        bounds.append((start, start + win))
+        yield start, start + win
         start += step
-    if not bounds:
-        bounds.append((0, n))
-    elif n - bounds[-1][1] >= win / 2:
+    last_end = start - step + win
+    if start < n and n - last_end >= win / 2:
         # audio left uncovered after the last full window: one shorter window
-        bounds.append((start, n))
-    return bounds
+        yield start, n
+
+
+class _Stream:
+    """The mono waveform of one file at the model's rate, read forward in blocks.
+
+    :meth:`window` gives the same samples as slicing ``load_audio(path, sr=sr)``:
+    channels are averaged block by block as load_audio averages them, and soxr
+    resamples a stream exactly as it resamples the whole signal (librosa's
+    ``soxr_hq``, which load_audio uses, then pads the end to
+    ``ceil(frames * sr / native_sr)`` samples, as :meth:`_next` does). Only the
+    samples from the start of the current window on are kept.
+    """
+
+    def __init__(self, f, path, sr, win):
+        import numpy as np
+
+        self._f = f
+        self._path = str(path)
+        native = int(f.samplerate)
+        self._frames = int(f.frames)
+        if native == sr:
+            self.n = self._frames
+            self._resampler = None
+        else:
+            import soxr
+
+            # librosa.resample's length (load_audio resamples with it)
+            self.n = int(np.ceil(self._frames * (float(sr) / native)))
+            self._resampler = soxr.ResampleStream(
+                native, sr, 1, dtype="float32", quality="soxr_hq"
+            )
+        self._block = max(_BLOCK, int(np.ceil(win * native / sr)))
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._start = 0  # index (at the model's rate) of self._buf[0]
+        self._read = 0  # frames read from the file
+        self._done = False
+        self.peak = 0.0
+
+    def _decode(self):
+        import soundfile as sf
+
+        from ..exceptions import AudioReadError
+
+        try:
+            data = self._f.read(self._block, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, sf.SoundFileRuntimeError) as exc:
+            raise AudioReadError(
+                f"Could not decode '{self._path}' as audio ({exc})."
+            ) from exc
+        self._read += len(data)
+        # as load_audio mixes the whole file down
+        y = data.T
+        y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
+        return y
+
+    def _checked(self):
+        """The next mono block at the file's rate, checked as load_audio checks
+        the whole file; and whether it is the last."""
+        import numpy as np
+
+        y = np.ascontiguousarray(self._decode(), dtype=np.float32)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            self._nonfinite(self._read - len(y) + int(np.argmax(bad)), int(bad.sum()))
+        if y.size:
+            self.peak = max(self.peak, float(np.max(np.abs(y))))
+        return y, len(y) < self._block or self._read >= self._frames
+
+    def _next(self):
+        """The next block at the model's rate; sets ``_done`` after the last."""
+        import numpy as np
+
+        y, last = self._checked()
+        if self._resampler is not None:
+            y = self._resampler.resample_chunk(y, last=last)
+        if last:
+            self._done = True
+            produced = self._start + len(self._buf) + len(y)
+            if produced < self.n:  # librosa.resample pads the end with zeros
+                y = np.concatenate([y, np.zeros(self.n - produced, dtype=np.float32)])
+        return y
+
+    def _nonfinite(self, first, count):
+        """Raise load_audio's error for NaN/Inf samples, counted over the whole file."""
+        import numpy as np
+
+        from ..exceptions import InvalidAudioError
+
+        while self._read < self._frames:
+            y = self._decode()
+            if not len(y):
+                break
+            count += int((~np.isfinite(y)).sum())
+        raise InvalidAudioError(
+            f"audio of '{self._path}' contains {count} NaN/Inf sample(s) (first at "
+            f"index {first}). Repair or drop the clip; np.nan_to_num(y) replaces "
+            "them with zeros."
+        )
+
+    def finish(self):
+        """Read what no window needed, for load_audio's checks of the whole file
+        (NaN/Inf samples, and the warning for a peak far outside [-1, 1])."""
+        import numpy as np
+
+        from ..io._audio import _warn_if_far_outside
+
+        while not self._done:
+            self._done = self._checked()[1]
+        name = f"audio of '{self._path}'"
+        _warn_if_far_outside(np.float32([self.peak]), name, stacklevel=3)
+
+    def window(self, a, b):
+        """A copy of samples ``a:b``; ``a`` must not decrease between calls."""
+        import numpy as np
+
+        while True:
+            if a > self._start:  # no later window needs what comes before a
+                drop = min(a - self._start, len(self._buf))
+                self._buf = self._buf[drop:]
+                self._start += drop
+            if self._start + len(self._buf) >= b or self._done:
+                break
+            self._buf = np.concatenate([self._buf, self._next()])
+        return self._buf[a - self._start : b - self._start].copy()
 
 
 def _ragged(waves):
@@ -52,11 +188,53 @@ def _model_loader(pipeline, path):
     return pipeline[0]
 
 
+def _open(file, sr):
+    """Open an audio file for streaming, after load_audio's checks.
+
+    Reading the first 10 ms with :func:`~sersk.io.load_audio` gives its errors
+    for the path, the header's rate, decoding and an empty file, and its
+    LowSampleRateWarning; :class:`_Stream` checks the samples of the whole file.
+    """
+    import soundfile as sf
+
+    from ..exceptions import AudioAmplitudeWarning
+    from ..io import load_audio
+
+    with warnings.catch_warnings():
+        # judged on the whole file by _Stream.finish
+        warnings.simplefilter("ignore", AudioAmplitudeWarning)
+        load_audio(file, sr=sr, duration=0.01)
+    return sf.SoundFile(str(file))
+
+
+def _segments(file, sr, seconds, hop):
+    """Batches of ``(start, end, samples)`` windows of one file, read in blocks."""
+    win = max(1, round(seconds * sr))
+    with _open(file, sr) as f:
+        stream = _Stream(f, file, sr, win)
+        batch, size = [], 0
+        for a, b in _windows(stream.n, sr, seconds, hop):
+            batch.append((a, b, stream.window(a, b)))
+            size += b - a
+            if len(batch) == _BATCH or size >= _BATCH_SAMPLES:
+                yield batch
+                batch, size = [], 0
+        stream.finish()  # a file with NaN further on is refused, as before
+        if batch:
+            yield batch
+
+
+def _whole(file, sr):
+    from ..io import load_audio
+
+    y, _ = load_audio(file, sr=sr)
+    yield [(0, y.shape[-1], y)]
+
+
 def run(args):
     import numpy as np
 
     from .._persistence import _is_deep, load_model
-    from ..io import load_audio
 
     output = check_out_path(args.output) if args.output else None
     pipeline = load_model(args.model)
@@ -72,18 +250,16 @@ def run(args):
     classes = [str(c) for c in pipeline.classes_]
     rows = []
     for file in files:
-        y, _ = load_audio(file, sr=sr)
-        n = y.shape[-1]
         if args.segments:
-            bounds = _windows(n, sr, args.segments, args.hop or args.segments)
+            batches = _segments(file, sr, args.segments, args.hop or args.segments)
         else:
-            bounds = [(0, n)]
-        for first in range(0, len(bounds), _BATCH):
-            batch = bounds[first : first + _BATCH]
+            # one clip: the model's AudioLoader trims or pads it
+            batches = _whole(file, sr)
+        for batch in batches:
             # the model's AudioLoader pads or trims each window, as in training
-            waves = _ragged([y[a:b] for a, b in batch])
+            waves = _ragged([w for _, _, w in batch])
             proba = np.asarray(pipeline.predict_proba(waves))
-            for (a, b), p in zip(batch, proba, strict=True):
+            for (a, b, _), p in zip(batch, proba, strict=True):
                 row = {"file": str(file)}
                 if args.segments:
                     row["start"] = round(a / sr, 3)

@@ -123,7 +123,10 @@ def load_emodb(
     gender : {"female", "male"}, default=None
         Keep one gender.
     on_invalid : {"raise", "warn", "skip"}, default="raise"
-        What to do with audio files whose name does not follow the convention.
+        What to do with audio files whose name does not follow the convention,
+        and with folders or audio files that cannot be read (permission
+        denied, broken links): "raise" (an OSError for those), "warn" or
+        "skip" loads the rest.
     download_if_missing : bool, default=False
         Download ``download.zip`` from emodb.bilderbar.info into ``root`` when
         no file is found (see :func:`fetch_emodb`).
@@ -192,6 +195,7 @@ def _load_emodb(
                 archive.url,
                 os.path.join(root, archive.folder),
                 checksum=archive.checksum,
+                max_extracted_bytes=archive.max_extracted_bytes,
                 progress=progress,
                 n_retries=n_retries,
                 delay=delay,

@@ -112,6 +112,7 @@ def _download_for(vocal_channel, *, progress, n_retries, delay):
                 archive.url,
                 os.path.join(root, archive.folder),
                 checksum=archive.checksum,
+                max_extracted_bytes=archive.max_extracted_bytes,
                 progress=progress,
                 n_retries=n_retries,
                 delay=delay,
@@ -178,7 +179,10 @@ def load_ravdess(
     intensity : {"normal", "strong"} or list, default=None
         Keep one emotional intensity (neutral only has "normal").
     on_invalid : {"raise", "warn", "skip"}, default="raise"
-        What to do with audio files whose name does not follow the convention.
+        What to do with audio files whose name does not follow the convention,
+        and with folders or audio files that cannot be read (permission
+        denied, broken links): "raise" (an OSError for those), "warn" or
+        "skip" loads the rest.
         Files that are not audio (README, csv, ...) are always ignored.
     download_if_missing : bool, default=False
         Download the archive(s) from Zenodo into ``root`` when the wanted

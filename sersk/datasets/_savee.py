@@ -103,7 +103,10 @@ def load_savee(
     gender : {"female", "male"}, default=None
         All SAVEE speakers are male; ``"female"`` leaves nothing and raises.
     on_invalid : {"raise", "warn", "skip"}, default="raise"
-        What to do with audio files whose name does not follow the convention.
+        What to do with audio files whose name does not follow the convention,
+        and with folders or audio files that cannot be read (permission
+        denied, broken links): "raise" (an OSError for those), "warn" or
+        "skip" loads the rest.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 

@@ -7,12 +7,20 @@ import http.server
 import io
 import os
 import socket
+import stat
+import struct
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 import zipfile
+import zlib
+from pathlib import Path
 
 import pytest
 
+import sersk
 from sersk.datasets import (
     ARCHIVES,
     RemoteArchive,
@@ -41,11 +49,13 @@ def _zip_bytes(wav_bytes, names):
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict = {}
     requests: list = []
+    release: threading.Event
 
     def do_GET(self):
         type(self).requests.append(self.path)
         path = self.path.split("?")[0]
-        body = type(self).files.get(path.removeprefix("/truncated"))
+        prefix = next((p for p in ("/truncated", "/slow") if path.startswith(p)), "")
+        body = type(self).files.get(path.removeprefix(prefix))
         if body is None:
             self.send_error(404, "no such file")
             return
@@ -53,9 +63,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/zip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if path.startswith("/truncated"):
+        if prefix == "/truncated":
             self.wfile.write(body[: len(body) // 2])  # then hang up
             self.close_connection = True
+        elif prefix == "/slow":  # half now, the rest once the test says so
+            try:
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                type(self).release.wait(60)
+                self.wfile.write(body[len(body) // 2 :])
+            except OSError:  # the client was killed
+                self.close_connection = True
         else:
             self.wfile.write(body)
 
@@ -73,7 +91,10 @@ def server(write_wav):
         "/garbage.zip": b"this is not a zip archive" * 40,
         "/evil.zip": _zip_bytes(wav, ["../evil.wav"]),
     }
-    handler = type("Handler", (_Handler,), {"files": files, "requests": []})
+    release = threading.Event()
+    handler = type(
+        "Handler", (_Handler,), {"files": files, "requests": [], "release": release}
+    )
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -81,6 +102,7 @@ def server(write_wav):
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield base, files, handler.requests
+    release.set()
     httpd.shutdown()
     httpd.server_close()
     thread.join()
@@ -282,3 +304,218 @@ def test_vocal_channel_all_downloads_only_the_missing_archive(
     ds = load_ravdess(root=root, vocal_channel="all", download_if_missing=True)
     assert requests == ["/song.zip"]
     assert ds.frame.vocal_channel.value_counts().to_dict() == {"speech": 1, "song": 1}
+
+
+# -- issue 15 item 10: size cap, pinned checksums, stale partial files, empty
+# -- target folder; item 15: the user's umask
+
+
+def _bomb(n_bytes, name="Actor_01/03-01-01-01-01-01-01.wav"):
+    """A small zip whose one member inflates to ``n_bytes`` zeros."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, bytes(n_bytes))
+    return buf.getvalue()
+
+
+def test_zip_bomb_is_refused_before_extracting(server, tmp_path):
+    base, files, _ = server
+    files["/bomb.zip"] = _bomb(8 << 20)  # about 8 KB expanding to 8 MiB
+    assert len(files["/bomb.zip"]) < 100_000
+    parent = tmp_path / "dl"
+    # default limit: ten times the archive's size, at least 1 MiB
+    with pytest.raises(ValueError) as info:
+        download_archive(base + "/bomb.zip", parent / "a", progress=False)
+    msg = str(info.value)
+    assert "8,388,608 bytes" in msg and "limit of 1,048,576 bytes" in msg
+    assert f"10 times the archive's {len(files['/bomb.zip']):,} bytes" in msg
+    assert os.listdir(parent) == []  # no folder, no .part, no .extracting
+    # an explicit limit, in both directions
+    with pytest.raises(ValueError, match=r"limit of 1,000 bytes \(max_extracted"):
+        download_archive(
+            base + "/ravdess.zip",
+            parent / "b",
+            max_extracted_bytes=1000,
+            progress=False,
+        )
+    assert os.listdir(parent) == []
+    out = download_archive(
+        base + "/bomb.zip", parent / "c", max_extracted_bytes=8 << 20, progress=False
+    )
+    assert sum(p.stat().st_size for p in out.rglob("*.wav")) == 8 << 20
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="max_extracted_bytes must be"):
+            download_archive(
+                base + "/ravdess.zip", parent / "d", max_extracted_bytes=bad
+            )
+
+
+def test_registry_size_limit_reaches_the_download(server, tmp_path, monkeypatch):
+    base, files, _ = server
+    files["/bomb.zip"] = _bomb(4 << 20, name="wav/03a01Fa.wav")
+    monkeypatch.setitem(
+        ARCHIVES,
+        "emodb",
+        RemoteArchive(
+            url=base + "/bomb.zip", folder="download", max_extracted_bytes=1 << 20
+        ),
+    )
+    with pytest.raises(ValueError, match="4,194,304 bytes.*limit of 1,048,576"):
+        fetch_emodb(data_home=tmp_path, progress=False)
+    assert os.listdir(tmp_path / "emodb") == []
+
+
+def test_members_are_never_written_beyond_their_declared_size(server, tmp_path):
+    """A member whose stream inflates beyond the size its headers declare."""
+    base, files, _ = server
+    data = bytearray(_bomb(1 << 20, name="a.bin"))
+    # declare 10 bytes (and their CRC) in the local header and the central
+    # directory, keeping the 1 MiB deflate stream
+    crc = zlib.crc32(bytes(10))
+    for signature, offset in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        at = data.index(signature) + offset
+        data[at : at + 4] = struct.pack("<I", crc)
+        data[at + 8 : at + 12] = struct.pack("<I", 10)
+    files["/liar.zip"] = bytes(data)
+    parent = tmp_path / "dl"
+    try:
+        out = download_archive(
+            base + "/liar.zip", parent / "x", max_extracted_bytes=1000, progress=False
+        )
+    except (OSError, ValueError):
+        assert os.listdir(parent) == []
+    else:
+        assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) <= 10
+
+
+def test_every_archive_is_pinned_or_bounded():
+    for name, archive in ARCHIVES.items():
+        assert archive.max_extracted_bytes, name
+        if name.startswith("ravdess"):
+            assert archive.url.startswith("https://"), name
+            algo, digest = archive.checksum.split(":")
+            assert algo == "md5" and len(digest) == 32, name
+    assert ARCHIVES["ravdess_song"].checksum == "md5:5411230427d67a21e18aa4d466e6d1b9"
+
+
+def _age(path, seconds=3600):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_stale_partial_files_are_removed_on_the_next_call(server, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    base, _, _ = server
+    parent = tmp_path / "dl"
+    parent.mkdir()
+    stale_part = parent / ".corpus-abcd1234.part"
+    stale_part.write_bytes(b"x" * 1000)
+    stale_dir = parent / ".corpus-abcd1234.extracting"
+    (stale_dir / "Actor_01").mkdir(parents=True)
+    (stale_dir / "Actor_01" / "a.wav").write_bytes(b"half")
+    orphan_dir = parent / ".corpus-zz99zz99.extracting"  # its .part is gone
+    orphan_dir.mkdir()
+    fresh = parent / ".corpus-fresh123.part"  # maybe just created: kept
+    fresh.write_bytes(b"x")
+    held = parent / ".corpus-held1234.part"  # a running download's: kept
+    held.write_bytes(b"x")
+    held_dir = parent / ".corpus-held1234.extracting"
+    held_dir.mkdir()
+    others = [parent / ".corpus-extra-abcd1234.part", parent / ".other-abcd1234.part"]
+    for path in [stale_part, held, *others]:
+        path.touch() if path.exists() else path.write_bytes(b"x")
+        _age(path)
+    with open(held, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        download_archive(base + "/ravdess.zip", parent / "corpus", progress=False)
+        assert _leftovers(parent) == sorted(
+            p.name for p in [fresh, held, held_dir, *others]
+        )
+        # the target exists now; a later call still cleans up
+        _age(fresh)
+        download_archive(base + "/ravdess.zip", parent / "corpus", progress=False)
+        assert _leftovers(parent) == sorted(p.name for p in [held, held_dir, *others])
+    download_archive(base + "/ravdess.zip", parent / "corpus", progress=False)
+    assert _leftovers(parent) == sorted(p.name for p in others)
+    assert len(list((parent / "corpus").rglob("*.wav"))) == 3
+
+
+def test_killed_download_leaves_a_part_that_the_next_call_removes(server, tmp_path):
+    pytest.importorskip("fcntl")
+    base, files, _ = server
+    files["/big.zip"] = os.urandom(400_000)
+    parent = tmp_path / "dl"
+    target = parent / "corpus"
+    code = (
+        "import sys\n"
+        "from sersk.datasets import download_archive\n"
+        "download_archive(sys.argv[1], sys.argv[2], progress=False, n_retries=0)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(sersk.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, base + "/slow/big.zip", str(target)], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        parts = []
+        while not parts or parts[0].stat().st_size < 1 << 16:
+            assert proc.poll() is None, "the download ended before it was killed"
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.05)
+            parts = list(parent.glob(".corpus-*.part")) if parent.is_dir() else []
+        (part,) = parts
+        # while the download runs, another call downloads beside it and
+        # leaves its .part alone, however old
+        _age(part)
+        download_archive(base + "/ravdess.zip", target, progress=False)
+        assert part.exists() and len(list(target.rglob("*.wav"))) == 3
+        proc.kill()  # SIGKILL: no finally clause runs
+        proc.wait(timeout=30)
+        assert part.exists()
+        _age(part)
+        download_archive(base + "/ravdess.zip", target, progress=False)
+        assert _leftovers(parent) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_empty_target_folder_does_not_block_fetch(server, tmp_path, monkeypatch):
+    base, files, requests = server
+    monkeypatch.setitem(
+        ARCHIVES,
+        "ravdess_speech",
+        RemoteArchive(
+            url=base + "/ravdess.zip",
+            folder="Audio_Speech_Actors_01-24",
+            checksum=_md5(files["/ravdess.zip"]),
+        ),
+    )
+    folder = tmp_path / "ravdess" / "Audio_Speech_Actors_01-24"
+    folder.mkdir(parents=True)  # made by hand, or an unzip that failed
+    ds = fetch_ravdess(data_home=tmp_path, progress=False)
+    assert len(ds.data) == 3 and all(p.startswith(str(folder)) for p in ds.data)
+    assert len(load_ravdess(data_home=tmp_path, download_if_missing=True).data) == 3
+    assert requests == ["/ravdess.zip"]  # a filled folder is not downloaded again
+    assert _leftovers(tmp_path / "ravdess") == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_extracted_corpus_gets_the_users_umask(server, tmp_path, umask):
+    base, _, _ = server
+    old = os.umask(umask)
+    try:
+        out = download_archive(base + "/ravdess.zip", tmp_path / "c", progress=False)
+    finally:
+        os.umask(old)
+    folders = [out, *(p for p in out.rglob("*") if p.is_dir())]
+    wavs = list(out.rglob("*.wav"))
+    assert len(folders) == 3 and len(wavs) == 3
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {
+        oct(0o777 & ~umask)
+    }
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in wavs} == {oct(0o666 & ~umask)}

@@ -519,3 +519,63 @@ def test_extracted_corpus_gets_the_users_umask(server, tmp_path, umask):
         oct(0o777 & ~umask)
     }
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in wavs} == {oct(0o666 & ~umask)}
+
+
+class _EndlessHandler(http.server.BaseHTTPRequestHandler):
+    """Sends zeros without a Content-Length until the client hangs up."""
+
+    sent: list = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        if self.path == "/announced":
+            self.send_header("Content-Length", str(1 << 40))
+        self.end_headers()
+        chunk = b"\0" * 65536
+        try:
+            for _ in range(1024):  # at most 64 MiB, far past the test's limit
+                self.wfile.write(chunk)
+                type(self).sent.append(len(chunk))
+        except OSError:  # the client stopped reading
+            pass
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_endless_download_is_stopped_at_its_limit(tmp_path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EndlessHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        for path, match in (
+            ("/endless", "sent more than"),
+            ("/announced", "announces"),
+        ):
+            with pytest.raises(ValueError, match=match):
+                download_archive(
+                    base + path,
+                    tmp_path / "corpus",
+                    max_download_bytes=1 << 20,
+                    progress=False,
+                    n_retries=2,
+                    delay=0,
+                )
+            assert _leftovers(tmp_path) == []  # no .part, no extraction folder
+            assert not (tmp_path / "corpus").exists()
+        # stopped at the limit: far less than the 64 MiB the server offers
+        assert sum(_EndlessHandler.sent) < 32 << 20
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_registry_download_limits():
+    for name, archive in ARCHIVES.items():
+        assert archive.max_download_bytes is not None, name
+        if archive.size is not None:
+            assert archive.max_download_bytes >= archive.size, name

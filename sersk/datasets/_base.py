@@ -278,12 +278,22 @@ def _handle_invalid(corpus: _Corpus, invalid: list[str], on_invalid: str, root: 
         f"{len(invalid)} audio file(s) under {root!r} do not follow the "
         f"{corpus.title} naming convention {corpus.convention}: {_list_names(rel)}."
     )
+    _apply_policy(
+        on_invalid,
+        msg,
+        fix=" Rename or remove them, or pass on_invalid='skip' (or 'warn') to "
+        "leave them out.",
+        done=" They were left out.",
+    )
+
+
+def _apply_policy(on_invalid, msg, *, fix, done, error=ValueError):
+    """``on_invalid``: raise ``error(msg + fix)`` or warn ``msg + done``."""
     if on_invalid == "raise":
-        raise ValueError(
-            msg + " Rename or remove them, or pass on_invalid='skip' (or 'warn') "
-            "to leave them out."
-        )
-    warnings.warn(msg + " They were left out.", UserWarning, stacklevel=4)
+        raise error(msg + fix)
+    if on_invalid == "warn":
+        # stacklevel: the caller of the public loader
+        warnings.warn(msg + done, UserWarning, stacklevel=5)
 
 
 def _as_list(value) -> list:
@@ -411,12 +421,14 @@ def _handle_unreadable(corpus: _Corpus, unreadable, on_invalid: str, root: str):
         f"{len(unreadable)} folder(s) or file(s) under {root!r} could not be "
         f"read, so the {corpus.title} files in them are missing: {shown}."
     )
-    if on_invalid == "raise":
-        raise OSError(
-            msg + " Fix their permissions (or links), or pass on_invalid='warn' "
-            "(or 'skip') to load the rest."
-        )
-    warnings.warn(msg + " The rest was loaded.", UserWarning, stacklevel=4)
+    _apply_policy(
+        on_invalid,
+        msg,
+        fix=" Fix their permissions (or links), or pass on_invalid='warn' (or "
+        "'skip') to load the rest.",
+        done=" The rest was loaded.",
+        error=OSError,
+    )
 
 
 def _read_corpus(
@@ -497,12 +509,13 @@ def _drop_duplicates(corpus: _Corpus, records, on_invalid: str, root: str):
         f"{len(dupes)} {corpus.title} file name(s) occur more than once under "
         f"{root!r} (is the corpus unpacked twice?): {_list_names(dupes)}."
     )
-    if on_invalid == "raise":
-        raise ValueError(
-            msg + " Point root at a single copy, or pass on_invalid='skip' (or "
-            "'warn') to keep only the first copy of each file."
-        )
-    warnings.warn(msg + " Only the first copy was kept.", UserWarning, stacklevel=4)
+    _apply_policy(
+        on_invalid,
+        msg,
+        fix=" Point root at a single copy, or pass on_invalid='skip' (or 'warn') "
+        "to keep only the first copy of each file.",
+        done=" Only the first copy was kept.",
+    )
     return kept
 
 

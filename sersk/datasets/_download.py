@@ -78,6 +78,9 @@ class RemoteArchive:
     max_extracted_bytes : int or None
         Refuse to extract more than this many bytes (see
         :func:`download_archive`); None allows ten times the archive's size.
+    max_download_bytes : int or None
+        Stop a download that exceeds this many bytes (see
+        :func:`download_archive`); None sets no limit.
     """
 
     url: str
@@ -86,6 +89,7 @@ class RemoteArchive:
     page: str = ""
     size: int | None = None
     max_extracted_bytes: int | None = None
+    max_download_bytes: int | None = None
 
 
 #: Archives sersk can download, by name. ``checksum`` is the one published
@@ -98,6 +102,7 @@ ARCHIVES = {
         checksum="md5:bc696df654c87fed845eb13823edef8a",
         page="https://zenodo.org/records/1188976 (file Audio_Speech_Actors_01-24.zip)",
         size=208_468_073,
+        max_download_bytes=208_468_073,
         # 1,440 clips of at most 253,053 frames (5.27 s) of 16-bit 48 kHz
         # audio, five of them stereo: at most about 0.73 GB once extracted.
         max_extracted_bytes=1 << 30,
@@ -113,6 +118,7 @@ ARCHIVES = {
         checksum="md5:5411230427d67a21e18aa4d466e6d1b9",
         page="https://zenodo.org/records/1188976 (file Audio_Song_Actors_01-24.zip)",
         size=225_505_317,
+        max_download_bytes=225_505_317,
         # 1,012 clips of at most 305,906 frames (6.37 s) of 16-bit 48 kHz
         # audio, one of them stereo: at most about 0.62 GB once extracted.
         max_extracted_bytes=1 << 30,
@@ -127,6 +133,7 @@ ARCHIVES = {
         page="http://emodb.bilderbar.info/download/",
         # About 40 MB; its 535 WAV files take about 47 MB once extracted.
         max_extracted_bytes=256 << 20,
+        max_download_bytes=128 << 20,
     ),
 }
 
@@ -162,13 +169,24 @@ def _check_max_extracted_bytes(value):
     return value
 
 
-def _stream(url: str, dest: str, *, progress: bool, timeout: float) -> None:
+class _TooLarge(ValueError):
+    """The server sends more than the archive can be."""
+
+
+def _stream(
+    url: str, dest: str, *, progress: bool, timeout: float, max_bytes=None
+) -> None:
     from tqdm.auto import tqdm
 
     req = urllib.request.Request(url, headers={"User-Agent": "sersk"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         total = resp.headers.get("Content-Length")
         total = int(total) if total and total.isdigit() else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise _TooLarge(
+                f"{url} announces {total:,} bytes, more than the {max_bytes:,} "
+                "bytes this archive can be; nothing was downloaded."
+            )
         received = 0
         with (
             open(dest, "wb") as out,
@@ -190,8 +208,13 @@ def _stream(url: str, dest: str, *, progress: bool, timeout: float) -> None:
                     chunk = b""
                 if not chunk:
                     break
-                out.write(chunk)
                 received += len(chunk)
+                if max_bytes is not None and received > max_bytes:
+                    raise _TooLarge(
+                        f"{url} sent more than the {max_bytes:,} bytes this "
+                        "archive can be; the download was stopped and removed."
+                    )
+                out.write(chunk)
                 bar.update(len(chunk))
     if total is not None and received != total:
         raise _IncompleteDownload(
@@ -332,6 +355,7 @@ def download_archive(
     *,
     checksum=None,
     max_extracted_bytes=None,
+    max_download_bytes=None,
     progress=True,
     n_retries=3,
     delay=1.0,
@@ -373,6 +397,10 @@ def download_archive(
         extracted (the sizes the archive declares are checked before
         extracting, the bytes actually written while extracting). None
         allows ten times the downloaded archive's size (at least 1 MiB).
+    max_download_bytes : int or None, default=None
+        Stop, and remove, a download whose announced ``Content-Length`` or
+        received bytes exceed this many bytes (a server that sends without
+        end must not fill the disk); not retried. None sets no limit.
     progress : bool, default=True
         Show a :mod:`tqdm` progress bar.
     n_retries : int, default=3
@@ -431,9 +459,17 @@ def download_archive(
         last_exc = None
         for attempt in range(int(n_retries) + 1):
             try:
-                _stream(str(url), part, progress=progress, timeout=timeout)
+                _stream(
+                    str(url),
+                    part,
+                    progress=progress,
+                    timeout=timeout,
+                    max_bytes=max_download_bytes,
+                )
                 last_exc = None
                 break
+            except _TooLarge:
+                raise
             except urllib.error.HTTPError as exc:
                 last_exc = exc
                 if exc.code < 500:  # 4xx will not get better by retrying

@@ -113,6 +113,7 @@ def _download_for(vocal_channel, *, progress, n_retries, delay):
                 os.path.join(root, archive.folder),
                 checksum=archive.checksum,
                 max_extracted_bytes=archive.max_extracted_bytes,
+                max_download_bytes=archive.max_download_bytes,
                 progress=progress,
                 n_retries=n_retries,
                 delay=delay,

@@ -36,8 +36,10 @@ print("train speakers:", np.unique(g_train), "test speakers:", np.unique(g_test)
 # Log-mel spectrograms (40 bands), standardised per clip, into a CRNN:
 # convolution blocks, a bidirectional LSTM and attention pooling over time.
 # ``module__*`` parameters set the architecture, as in skorch. Passing the
-# training speakers as ``groups`` makes the early-stopping validation split
-# speaker-independent as well.
+# training speakers as ``groups`` makes the held-out validation part (the
+# validation curves below) speaker-independent as well. The classifier's
+# default recipe (cosine learning rate, SpecAugment, frequency warp, time
+# stretch, mixup, label smoothing) applies; see the models guide.
 from sklearn.pipeline import make_pipeline
 
 from sersk.features import ClipStandardizer, MelSpectrogram
@@ -64,8 +66,9 @@ net = pipe[-1]
 # %%
 # Training curves
 # ---------------
-# Training and validation loss per epoch, and the validation accuracy.
-# The weights kept are those of the best validation loss.
+# Training and validation loss per epoch, and the validation accuracy. The
+# model trains the whole schedule (``patience=None``); pass ``patience=5`` to
+# stop early and keep the weights of the best validation loss instead.
 from sersk.evaluation import plot_training_curves
 
 plot_training_curves(net.history)

@@ -64,7 +64,7 @@ results.pivot_table(
 # ``module__`` parameter of the network) in one grid. Tiny networks and a
 # few epochs keep the example fast (so the scores are near chance here); the
 # mechanics are the same at full size. ``crnnclassifier__groups`` routes the
-# speakers to the network's early-stopping split inside each fold.
+# speakers to the network's validation split inside each fold.
 from sklearn.pipeline import make_pipeline
 
 from sersk.features import ClipStandardizer, MelSpectrogram

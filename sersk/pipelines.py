@@ -543,7 +543,7 @@ def make_fusion_pipeline(
 
     Notes
     -----
-    The deep member's early stopping holds out whole speakers only when it
+    The deep member's validation part holds out whole speakers only when it
     receives the speaker ids: enable metadata routing
     (``sklearn.set_config(enable_metadata_routing=True)``), request them with
     ``fusion.named_estimators["crnn"][-1].set_fit_request(groups=True)`` and

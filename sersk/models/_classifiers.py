@@ -157,7 +157,8 @@ _COMMON_DOC = """
     lr : float, default=1e-3
         Learning rate.
     max_epochs : int, default=60
-        Maximum number of epochs (early stopping may end training sooner).
+        Number of epochs (early stopping, with a ``patience``, may end
+        training sooner).
     batch_size : int, default=32
         Mini-batch size (-1: the whole data set).
     train_split : callable or None, default=SpeakerValidSplit(0.2)
@@ -269,7 +270,7 @@ _COMMON_DOC = """
     log-mel values in dB are fine.
 
     **Speakers.** ``fit(X, y, groups=speakers)`` keeps whole speakers out of the
-    early-stopping validation part. In a :class:`~sklearn.pipeline.Pipeline`
+    validation part. In a :class:`~sklearn.pipeline.Pipeline`
     use ``pipe.fit(X, y, {step}__groups=speakers)`` (the step name of
     :func:`~sklearn.pipeline.make_pipeline` is the lower-cased class name).
     With metadata routing enabled, call ``clf.set_fit_request(groups=True)``
@@ -684,7 +685,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
         y : array-like of shape (n_clips,)
             Labels of any type (e.g. emotion names).
         groups : array-like of shape (n_clips,), default=None
-            Speaker ids; the early-stopping validation part then holds whole
+            Speaker ids; the validation part then holds whole
             speakers only.
         lengths : array-like of int of shape (n_clips,), default=None
             Valid frames per clip when clips are padded at the end.

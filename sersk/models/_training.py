@@ -57,7 +57,7 @@ def is_ragged(dataset):
 
 
 class SpeakerValidSplit:
-    """Hold out a validation part for early stopping, by speaker when known.
+    """Hold out a validation part (scores, early stopping), by speaker when known.
 
     Called by the deep classifiers as ``split(dataset, y, groups=None)``.
 

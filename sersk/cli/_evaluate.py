@@ -12,9 +12,9 @@ from ._common import (
     check_out_path,
     emit,
     log,
-    transform_in_chunks,
 )
 from ._data import load_data
+from ._features import features_of, on_cluster
 from ._model import build_pipeline, split_pipeline
 
 _REPORT_SUFFIXES = {".md", ".markdown", ".txt"}
@@ -52,25 +52,36 @@ def run(args):
         raise CLIError(f"cannot write plots into {str(plots)!r}: it is a file")
     pipeline = build_pipeline(args)
     loader, front, head = split_pipeline(pipeline)
-    X, y, groups, desc = load_data(args, loader)
-    log(args, f"Loaded {desc}.")
-    if args.cv == "speaker" and groups is None:
-        raise CLIError(
-            "the speakers of this corpus are unknown, so --cv speaker is "
-            "impossible: pass --speaker-pattern REGEX (folder corpus), or "
-            "--cv random for a speaker-dependent estimate"
-        )
-    F = transform_in_chunks(front, X, quiet=args.quiet)
-    if args.cv == "speaker":
-        cv = args.folds
-        title = f"{args.model} on {desc}: speaker-independent {args.folds}-fold CV"
-    else:
-        cv = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
-        title = f"{args.model} on {desc}: random stratified {args.folds}-fold CV"
-    log(args, f"Cross-validating {args.model} ...")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LeakageWarning)
-        result = evaluate(head, F, y, groups=groups, cv=cv)
+    with on_cluster(args) as client:
+        X, y, groups, desc = load_data(args, loader)
+        log(args, f"Loaded {desc}.")
+        if args.cv == "speaker" and groups is None:
+            raise CLIError(
+                "the speakers of this corpus are unknown, so --cv speaker is "
+                "impossible: pass --speaker-pattern REGEX (folder corpus), or "
+                "--cv random for a speaker-dependent estimate"
+            )
+        F = features_of(client, front, X, quiet=args.quiet)
+        if args.cv == "speaker":
+            cv = args.folds
+            title = f"{args.model} on {desc}: speaker-independent {args.folds}-fold CV"
+        else:
+            cv = StratifiedKFold(
+                args.folds, shuffle=True, random_state=args.random_state
+            )
+            title = f"{args.model} on {desc}: random stratified {args.folds}-fold CV"
+        log(args, f"Cross-validating {args.model} ...")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LeakageWarning)
+            # on a cluster the folds are its tasks; locally they run one by one
+            result = evaluate(
+                head,
+                F,
+                y,
+                groups=groups,
+                cv=cv,
+                n_jobs=None if client is None else args.n_jobs or -1,
+            )
     check_interrupted()  # skorch stops at Ctrl-C without raising
     text = result.to_markdown(title=title)
     emit(text)

@@ -204,6 +204,18 @@ def _add_model_args(p):
     )
 
 
+def _add_scheduler(p):
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="run the work on a running Dask cluster, e.g. tcp://10.0.0.5:8786 "
+        "(the address 'dask scheduler' prints; needs pip install "
+        "'sersk[distributed]'); the workers read the audio files themselves, so "
+        "the paths must be valid on the workers",
+    )
+
+
 def build_parser():
     """The :class:`argparse.ArgumentParser` of the ``sersk`` command."""
     from .. import __version__
@@ -324,6 +336,7 @@ def build_parser():
         metavar="DIR",
         help="write confusion_matrix.png and per_class_f1.png into DIR",
     )
+    _add_scheduler(p)
     _add_common(p)
     p.set_defaults(run="_evaluate")
 
@@ -380,6 +393,7 @@ def build_parser():
     p.add_argument(
         "--out", required=True, metavar="FILE", help="output .npz, .csv or .parquet"
     )
+    _add_scheduler(p)
     _add_common(p)
     p.set_defaults(run="_features")
     return parser

@@ -9,7 +9,10 @@ A feature transformer validates its parameters and input once, then
 - clips of different lengths are grouped by length;
 - ``n_jobs`` splits a fixed-length batch into blocks computed in joblib
   worker processes, each limited to one BLAS/OpenMP and one torch thread so
-  that workers never oversubscribe the cores (ignored on CUDA);
+  that workers never oversubscribe the cores (ignored on CUDA); a lazy batch
+  is split into blocks of *paths*: each worker reads its own files, so only
+  paths and settings travel to the workers, never waveforms (what makes a
+  Dask cluster, ``joblib.parallel_config(backend="dask")``, worth using);
 - each block is computed in chunks of clips whose STFT takes about
   ``CHUNK_BYTES``, written into one preallocated float32 output.
 
@@ -30,6 +33,12 @@ from ._kernels import n_frames
 #: Bytes of complex STFT per chunk of clips: keeps the working memory of a
 #: transformer below the size of its output for a corpus.
 CHUNK_BYTES = 8 * 2**20
+
+#: Clips per block when a lazy batch is spread over joblib workers: blocks
+#: small enough to balance the load (and to lose little when a cluster worker
+#: dies and Dask recomputes its block), large enough that the per-task
+#: overhead of a Dask cluster (a few ms) stays small next to the work.
+LAZY_BLOCK_CLIPS = 64
 
 #: Constraints of the ``backend``, ``device`` and ``n_jobs`` parameters.
 BACKEND_CONSTRAINTS = {
@@ -104,6 +113,8 @@ def resolve_backend(est):
 def compute(est, batch):
     """``est._frames`` over a validated batch (fixed, ragged or lazy), as numpy."""
     backend, device = resolve_backend(est)
+    if batch.lazy is not None and _n_workers(est, device, len(batch.lazy)) > 1:
+        return _lazy_blocks(est, backend, device, batch.lazy)
     if batch.lazy is not None:
         out = None
         for sl, chunk in batch.lazy.iter_chunks():
@@ -126,13 +137,106 @@ def compute(est, batch):
     return np.stack(out) if out[0].ndim == 1 else ragged_array(out)
 
 
-def _blocks(est, backend, device, X):
+def _n_workers(est, device, n_clips):
+    """Joblib workers for ``n_clips`` clips: 1 without ``n_jobs`` or on CUDA."""
     n_jobs = getattr(est, "n_jobs", None)
-    n_workers = 1
-    if n_jobs is not None and device != "cuda":
-        from joblib import effective_n_jobs
+    if n_jobs is None or device == "cuda":
+        return 1
+    from joblib import effective_n_jobs
 
-        n_workers = min(effective_n_jobs(n_jobs), X.shape[0])
+    return min(effective_n_jobs(n_jobs), n_clips)
+
+
+def _lazy_blocks(est, backend, device, lazy):
+    """A lazy batch over joblib workers: blocks of paths out, features back.
+
+    Each worker reads its block's files with the loader's settings (one
+    thread: the workers are the parallelism) and computes its features; the
+    main process reports the files that ``on_error="warn"`` replaced by zeros,
+    once, as a streamed pass does.
+    """
+    from joblib import Parallel, delayed
+
+    n = len(lazy)
+    n_blocks = max(_n_workers(est, device, n), -(-n // LAZY_BLOCK_CLIPS))
+    blocks = [b for b in np.array_split(np.arange(n), n_blocks) if len(b)]
+    loader = lazy.loader.__class__(
+        **{**lazy.loader.get_params(deep=False), "n_jobs": None, "verbose": False}
+    )
+    bar = None
+    if lazy.loader.verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="AudioLoader", unit="file")
+    out, bad = None, []
+    try:
+        parts = Parallel(n_jobs=_n_workers(est, device, n), return_as=_as_generator())(
+            delayed(_lazy_in_worker)(
+                est,
+                backend,
+                device,
+                lazy.__class__(lazy.paths[b[0] : b[-1] + 1], loader),
+            )
+            for b in blocks
+        )
+        for b, (part, part_bad) in zip(blocks, parts, strict=True):
+            if out is None:
+                out = np.empty((n,) + part.shape[1:], np.float32)
+            out[b[0] : b[-1] + 1] = part
+            bad += part_bad
+            if bar is not None:
+                bar.update(len(b))
+    finally:
+        if bar is not None:
+            bar.close()
+    lazy._report(bad, n)
+    return out
+
+
+def _as_generator():
+    """``"generator"`` where the active joblib backend streams results, else ``"list"``.
+
+    Ray's joblib backend (``ray.util.joblib``) returns lists only.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend = get_active_backend()[0]
+    return (
+        "generator" if getattr(backend, "supports_return_generator", False) else "list"
+    )
+
+
+def _lazy_in_worker(est, backend, device, lazy):
+    """One block of paths in a joblib worker: read, compute, ``(out, bad files)``."""
+    from threadpoolctl import threadpool_limits
+
+    out, bad = None, []
+    with threadpool_limits(limits=1):
+        n_threads = None
+        if backend == "torch":
+            import torch
+
+            n_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        try:
+            step = lazy._chunk_clips()
+            for start in range(0, len(lazy), step):
+                sl = slice(start, min(len(lazy), start + step))
+                waves, chunk_bad = lazy._read(np.arange(sl.start, sl.stop))
+                bad += chunk_bad
+                chunk = check_waveforms(waves, estimator_name=type(est).__name__).fixed
+                part = _chunks(est, backend, device, chunk)
+                if out is None:
+                    out = np.empty((len(lazy),) + part.shape[1:], np.float32)
+                out[sl] = part
+        finally:
+            if n_threads is not None:
+                torch.set_num_threads(n_threads)
+    return out, bad
+
+
+def _blocks(est, backend, device, X):
+    n_workers = _n_workers(est, device, X.shape[0])
     if n_workers <= 1:
         return _chunks(est, backend, device, X)
     from joblib import Parallel, delayed

@@ -158,3 +158,39 @@ def test_cli_on_invalid_choice_reaches_the_loader(tmp_path, capsys):
     out.unlink()
     assert main([*argv, "--on-invalid", "skip"]) == 0
     assert np.load(out)["X"].shape[0] == 12
+
+
+def test_cli_predict_on_a_folder_follows_on_invalid(tmp_path, capsys):
+    from sersk.cli import main
+
+    model = tmp_path / "m.sersk"
+    argv = ["train", "--corpus", "synthetic", "--n-samples", "24", "--n-speakers"]
+    argv += ["2", "--model", "svm", "--duration", "0.5", "-q", "--out", str(model)]
+    assert main(argv) == 0
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("a.wav", "c.wav"):
+        sf.write(folder / name, 0.1 * rng.standard_normal(8000), 16000)
+    (folder / "b.wav").write_bytes(b"RIFF, but not audio")  # undecodable
+    sf.write(folder / "d.wav", np.zeros(0), 16000)  # no samples at all
+    out = tmp_path / "p.csv"
+    base = ["predict", str(model), str(folder), "--format", "csv", "-q"]
+    assert main([*base, "--output", str(out)]) == 1
+    assert "b.wav" in capsys.readouterr().err and not out.exists()
+    assert main([*base, "--output", str(out), "--on-invalid", "warn"]) == 0
+    err = capsys.readouterr().err
+    assert "2 file(s) left out" in err and "b.wav" in err and "d.wav" in err
+    rows = out.read_text().splitlines()[1:]
+    assert [r.split(",")[0].rsplit("/", 1)[-1] for r in rows] == ["a.wav", "c.wav"]
+    out.unlink()
+    assert main([*base, "--output", str(out), "--on-invalid", "skip"]) == 0
+    assert "left out" not in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 3
+    # nothing readable at all: an error, no output
+    (folder / "a.wav").unlink()
+    (folder / "c.wav").unlink()
+    out.unlink()
+    assert main([*base, "--output", str(out), "--on-invalid", "skip"]) == 1
+    assert "none of the 2 input file(s)" in capsys.readouterr().err
+    assert not out.exists()

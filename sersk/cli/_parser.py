@@ -372,6 +372,14 @@ def build_parser():
         metavar="SECONDS",
         help="step between windows (default: the window length)",
     )
+    p.add_argument(
+        "--on-invalid",
+        choices=("raise", "warn", "skip"),
+        default="raise",
+        help="a file that cannot be read or decoded (corrupt, empty, silent, "
+        "NaN samples, permission denied): stop with an error (raise, the "
+        "default), or leave it out with a warning (warn) or without (skip)",
+    )
     _add_common(p)
     p.set_defaults(run="_predict")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
+from ..exceptions import AudioReadError, InvalidAudioError
 from ._common import CLIError, check_out_path, emit
 from ._data import expand_inputs
 
@@ -251,20 +253,42 @@ def run(args):
     # one row per window, kept as columns rather than one dict per window:
     # 90,000 windows (30 minutes at --hop 0.02) take 5 MB with 3 classes
     names, starts, ends, probas = [], [], [], []
+    skipped = []
     for file in files:
         if args.segments:
             batches = _segments(file, sr, args.segments, args.hop or args.segments)
         else:
             # one clip: the model's AudioLoader trims or pads it
             batches = _whole(file, sr)
-        for batch in batches:
-            # the model's AudioLoader pads or trims each window, as in training
-            waves = _ragged([w for _, _, w in batch])
-            proba = np.asarray(pipeline.predict_proba(waves), dtype=np.float64)
-            names.append((str(file), len(batch)))
-            starts.append(np.array([round(a / sr, 3) for a, _, _ in batch]))
-            ends.append(np.array([round(b / sr, 3) for _, b, _ in batch]))
-            probas.append(proba)
+        rows = ([], [], [], [])  # kept only once the whole file was read
+        try:
+            for batch in batches:
+                # the model's AudioLoader pads or trims each window, as in training
+                waves = _ragged([w for _, _, w in batch])
+                proba = np.asarray(pipeline.predict_proba(waves), dtype=np.float64)
+                rows[0].append((str(file), len(batch)))
+                rows[1].append(np.array([round(a / sr, 3) for a, _, _ in batch]))
+                rows[2].append(np.array([round(b / sr, 3) for _, b, _ in batch]))
+                rows[3].append(proba)
+        except (AudioReadError, InvalidAudioError) as exc:
+            if args.on_invalid == "raise":
+                raise
+            skipped.append(f"{file}: {exc}")
+            continue
+        for kept, new in zip((names, starts, ends, probas), rows, strict=True):
+            kept += new
+    if skipped and args.on_invalid == "warn":
+        listed = "\n  ".join(skipped)
+        print(
+            f"sersk predict: warning: {len(skipped)} file(s) left out "
+            f"(--on-invalid warn):\n  {listed}",
+            file=sys.stderr,
+        )
+    if not names:
+        raise CLIError(
+            f"none of the {len(files)} input file(s) could be read "
+            f"(--on-invalid {args.on_invalid}); nothing written"
+        )
     columns = {
         "file": np.repeat(
             np.array([n for n, _ in names], dtype=object), [k for _, k in names]

@@ -228,7 +228,6 @@ def _cli(argv, capsys):
     return rc, out, err
 
 
-@pytest.mark.slow
 def test_cli_features_scheduler_folder_corpus(cluster, tmp_path, capsys):
     # the workers read the corpus' files (lazy slices of paths are sent)
     corpus = tmp_path / "corpus"

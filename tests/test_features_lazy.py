@@ -412,7 +412,8 @@ def test_deep_pipeline_from_paths_fits_and_predicts_like_the_eager_one(write_wav
         for i in range(8)
     ]
     y = ["low" if i % 2 else "high" for i in range(8)]
-    pipe = make_cnn_pipeline(duration=0.5, max_epochs=1, verbose=0).fit(paths, y)
+    pipe = make_cnn_pipeline(duration=0.5, trim_db=None, max_epochs=1, verbose=0)
+    pipe.fit(paths, y)
     assert pipe.named_steps["audioloader"].lazy is True
     proba = pipe.predict_proba(paths)
     restored = pickle.loads(pickle.dumps(pipe))

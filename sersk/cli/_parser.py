@@ -86,6 +86,16 @@ def _add_common(p):
     )
 
 
+def _add_on_invalid(group, what):
+    group.add_argument(
+        "--on-invalid",
+        choices=("raise", "warn", "skip"),
+        default="raise",
+        help=f"{what}: stop with an error (raise, the default), or leave them "
+        "out with a warning (warn) or without (skip)",
+    )
+
+
 def _add_data_args(p, *, corpus_required=True):
     g = p.add_argument_group("data")
     g.add_argument(
@@ -108,13 +118,10 @@ def _add_data_args(p, *, corpus_required=True):
         help="keep only these emotions (canonical names such as neutral happy sad "
         "angry fear disgust calm surprise boredom)",
     )
-    g.add_argument(
-        "--on-invalid",
-        choices=("raise", "warn", "skip"),
-        default="raise",
-        help="corpus files named against the corpus' convention and folders or "
-        "files that cannot be read: stop with an error (raise, the default), "
-        "or leave them out with a warning (warn) or without (skip)",
+    _add_on_invalid(
+        g,
+        "corpus files named against the corpus' convention and folders or "
+        "files that cannot be read",
     )
     g.add_argument(
         "--speaker-pattern",
@@ -372,13 +379,10 @@ def build_parser():
         metavar="SECONDS",
         help="step between windows (default: the window length)",
     )
-    p.add_argument(
-        "--on-invalid",
-        choices=("raise", "warn", "skip"),
-        default="raise",
-        help="a file that cannot be read or decoded (corrupt, empty, silent, "
-        "NaN samples, permission denied): stop with an error (raise, the "
-        "default), or leave it out with a warning (warn) or without (skip)",
+    _add_on_invalid(
+        p,
+        "an input file that cannot be read or decoded (corrupt, empty, NaN "
+        "samples, permission denied)",
     )
     _add_common(p)
     p.set_defaults(run="_predict")

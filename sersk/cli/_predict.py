@@ -12,7 +12,7 @@ from ._data import expand_inputs
 
 # With --segments a file is read block by block and only the windows of one
 # batch are held, so memory does not grow with the file's length or the number
-# of windows (issue 15 item 8; tests/test_cli_predict_memory.py).
+# of windows.
 # A batch: at most _BATCH windows and _BATCH_SAMPLES samples (16 MiB of
 # float32, 262 s at 16 kHz), so long windows are bounded too; at least one window.
 _BATCH = 64

@@ -180,9 +180,9 @@ _COMMON_DOC = """
     patience : int or None, default=None
         Epochs without improvement of ``valid_loss`` before training stops
         (the weights of the best epoch are then restored). None trains all
-        ``max_epochs``, to the end of the learning-rate schedule: on RAVDESS
-        early stopping on the held-out speakers' loss stopped the CNN after
-        as few as 12 epochs and cost it 0.14 UAR (:doc:`/benchmarks`).
+        ``max_epochs``, to the end of the learning-rate schedule: under the
+        default augmentation the loss of a few held-out speakers is too noisy
+        to stop on (measurements in :doc:`/benchmarks`).
     lr_schedule : {{"plateau", "cosine"}}, default="cosine"
         "plateau" halves the learning rate when the monitored loss stalls
         (ReduceLROnPlateau); "cosine" warms up linearly over the first 5 %

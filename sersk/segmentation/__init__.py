@@ -10,6 +10,7 @@ audio pushed in chunks (a microphone, a network stream) with bounded memory.
 from __future__ import annotations
 
 from ._segmenter import SpeechSegmenter
+from ._streaming import StreamingPredictor
 from ._timeline import predict_timeline
 
-__all__ = ["SpeechSegmenter", "predict_timeline"]
+__all__ = ["SpeechSegmenter", "StreamingPredictor", "predict_timeline"]

@@ -311,15 +311,31 @@ class _SegmentStream:
         self.pending.append([lo, a, b])
         self.last_end = b
 
+    def _open_kept(self):
+        """Whether the open segment will be kept whatever comes next.
+
+        It ends at its pause (``temp_end``), later if speech resumes, or
+        where it is split (at least half the longest segment in).
+        """
+        end = self.temp_end if self.temp_end is not None else self.frame
+        shortest = min(end - self.start, self.max_frames // 2)
+        return shortest * CHUNK >= self.min_speech * RATE - 1e-6
+
     def _release(self):
         out = []
         while self.pending:
             lo, a, b = self.pending[0]
+            # the end is clipped half-way to the next segment kept: wait until
+            # it is known, or until no later segment can come that close
             if len(self.pending) > 1:
                 nxt = self.pending[1][1]
-            elif self.in_speech:
+            elif self.in_speech and self._open_kept():
                 nxt = self.start * CHUNK
-            elif self.finished or self.frame * CHUNK - b >= 2 * self.pad:
+            elif self.in_speech and self.start * CHUNK - b >= 2 * self.pad:
+                nxt = None
+            elif self.finished or (
+                not self.in_speech and self.frame * CHUNK - b >= 2 * self.pad
+            ):
                 nxt = None
             else:
                 break

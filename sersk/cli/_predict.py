@@ -226,6 +226,37 @@ def _segments(file, sr, seconds, hop):
             yield batch
 
 
+def _vad(file, pipeline, sr):
+    """``(start, end, proba)`` of the speech segments of one file.
+
+    The file is read in blocks at its own rate and pushed through a
+    :class:`~sersk.segmentation.StreamingPredictor`, so memory does not grow
+    with the file's length; the rows are those of
+    :func:`~sersk.segmentation.predict_timeline` on the file.
+    """
+    import numpy as np
+
+    from ..segmentation import StreamingPredictor
+
+    with _open(file, sr) as f:
+        stream = _Stream(f, file, sr, 0)
+        predictor = StreamingPredictor(pipeline, sr=int(f.samplerate))
+        found = []
+        last = False
+        while not last:
+            y, last = stream._checked()
+            found += predictor.push(y)
+        found += predictor.flush()
+        stream.finish()
+    classes = [str(c) for c in pipeline.classes_]
+    proba = np.array(
+        [[p["probabilities"][c] for c in classes] for p in found], dtype=np.float64
+    ).reshape(-1, len(classes))
+    starts = np.array([round(p["start"], 3) for p in found], dtype=np.float64)
+    ends = np.array([round(p["end"], 3) for p in found], dtype=np.float64)
+    return starts, ends, proba
+
+
 def _whole(file, sr):
     from ..io import load_audio
 
@@ -243,7 +274,17 @@ def run(args):
     loader = _model_loader(pipeline, args.model)
     files = expand_inputs(args.inputs)
     sr = int(loader.sr)
-    if args.segments and (loader.duration is None or not _is_deep(pipeline[-1])):
+    vad = args.segments == "vad"
+    if vad and args.hop:
+        raise CLIError(
+            f"--hop {args.hop:g} applies to windows (--segments SECONDS), not to "
+            "--segments vad; leave it out"
+        )
+    if vad:
+        from ..segmentation._silero import _weights_path
+
+        _weights_path()  # the missing extra is named before any file is read
+    elif args.segments and (loader.duration is None or not _is_deep(pipeline[-1])):
         # each window at its own length (the last one padded): classic models
         # pool statistics over time and deep models trained on full-length
         # clips take any length; a deep model trained on clips of one fixed
@@ -255,14 +296,22 @@ def run(args):
     names, starts, ends, probas = [], [], [], []
     skipped = []
     for file in files:
-        if args.segments:
+        if vad:
+            batches = None
+        elif args.segments:
             batches = _segments(file, sr, args.segments, args.hop or args.segments)
         else:
             # one clip: the model's AudioLoader trims or pads it
             batches = _whole(file, sr)
         rows = ([], [], [], [])  # kept only once the whole file was read
         try:
-            for batch in batches:
+            if vad:
+                starts_, ends_, proba = _vad(file, pipeline, sr)
+                rows[0].append((str(file), len(proba)))
+                rows[1].append(starts_)
+                rows[2].append(ends_)
+                rows[3].append(proba)
+            for batch in batches or ():
                 # the model's AudioLoader pads or trims each window, as in training
                 waves = _ragged([w for _, _, w in batch])
                 proba = np.asarray(pipeline.predict_proba(waves), dtype=np.float64)
@@ -340,5 +389,7 @@ def _format(columns, classes, files, args):
                     sub["start"], sub["end"], sub["label"], strict=True
                 )
             )
+            if sub.empty:
+                timeline = "no speech found"
             text += f"\n\n{file}: {timeline}"
     return text

@@ -509,7 +509,7 @@ def test_cli_serve_errors(model_path):
         timeout=120,
     )
     assert out.returncode == 2
-    assert "expected 'vad' or a window length in seconds > 0, got 'soon'" in out.stderr
+    assert "expected 'vad' or a positive number of seconds, got 'soon'" in out.stderr
 
 
 def test_cli_serve_without_the_extra_names_it(model_path):

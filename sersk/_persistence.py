@@ -270,8 +270,12 @@ def _dump_network(net, step_name):
 
     from .models._training import SpeakerValidSplit
 
-    name = type(net).__name__
-    if name not in _DEEP_CLASSIFIERS or type(net) not in _deep_classifier_types():
+    # sersk's Accelerated* classifiers are stored as the plain classifier
+    # they are built on (the accelerator belongs to the training run)
+    cls = type(net).__dict__.get("_save_as", type(net))
+    accelerated = cls is not type(net)
+    name = cls.__name__
+    if name not in _DEEP_CLASSIFIERS or cls not in _deep_classifier_types():
         raise TypeError(
             f"save_model stores sersk's deep classifiers {list(_DEEP_CLASSIFIERS)}; "
             f"got {name}. Save subclasses with their own code."
@@ -286,6 +290,8 @@ def _dump_network(net, step_name):
         if key in _OBJECT_PARAMS or key.startswith(
             ("callbacks__", "iterator_", "dataset__")
         ):
+            continue
+        if accelerated and key in ("accelerator", "unwrap_after_train"):
             continue
         ok, value = _jsonable(value)
         if ok:
@@ -340,9 +346,11 @@ def _dump_network(net, step_name):
         "n_frames_in": int(net.n_frames_in_),
         "class_weight": None if cw is None else np.asarray(cw).tolist(),
     }
+    module = net.module_
+    if accelerated:  # the network itself, without a DDP wrapper
+        module = net.accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     state = {
-        k: v.detach().to("cpu").contiguous()
-        for k, v in net.module_.state_dict().items()
+        k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()
     }
     buf = io.BytesIO()
     torch.save(state, buf)

@@ -107,15 +107,11 @@ class WarmupCosine(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.steps_per_epoch_ is None:
-            batch_size = net.get_params_for("iterator_train").get(
-                "batch_size", net.batch_size
+            # the batches of this process: a data loader shared out among
+            # several processes (Accelerate) gives each of them fewer
+            self.steps_per_epoch_ = max(
+                1, len(net.get_iterator(dataset_train, training=True))
             )
-            n = len(dataset_train)
-            if batch_size == -1:
-                batch_size = n
-            drop_last = net.get_iterator(dataset_train, training=True).drop_last
-            steps = n // batch_size if drop_last else -(-n // batch_size)
-            self.steps_per_epoch_ = max(1, steps)
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         if not training:
@@ -917,11 +913,18 @@ class BaseDeepClassifier(NeuralNetClassifier):
             or self.time_stretch
         )
 
+    def _backward(self, loss):
+        """Back-propagate the training loss (a subclass may delegate it)."""
+        loss.backward()
+
     def train_step_single(self, batch, **fit_params):
-        if not (self._augments() or self.mixup):
-            return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        if not (self._augments() or self.mixup):
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            self._backward(loss)
+            return {"loss": loss, "y_pred": y_pred}
         Xi = to_tensor(Xi, device=self.device)
         X, lengths = (
             (Xi["X"], Xi.get("lengths")) if isinstance(Xi, dict) else (Xi, None)
@@ -950,7 +953,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
             loss = lam * self.get_loss(y_pred, yi, X=Xi, training=True) + (
                 1.0 - lam
             ) * self.get_loss(y_pred, yi[perm.to(yi.device)], X=Xi, training=True)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": y_pred}
 
     def _augment(self, X, lengths=None):

@@ -21,7 +21,7 @@ def _weights_path():
 
     try:
         files = resources.files("silero_vad.data")
-    except ModuleNotFoundError:
+    except ImportError:
         raise ImportError(
             "Voice activity detection needs the silero-vad package: "
             "pip install 'sersk[vad]'"

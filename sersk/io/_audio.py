@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,53 @@ _FAR_OUTSIDE = 4.0
 #: header would make a small file hours long); above, it is not audio sersk
 #: can use.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
+
+
+# "protocol://..." or a chained fsspec URL such as "simplecache::s3://...";
+# two letters at least, so that a Windows drive ("C:/") is never a protocol
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+(?:::[A-Za-z][A-Za-z0-9+.\-]+)*://")
+
+
+def is_url(path):
+    """Whether ``path`` is a URL (``"s3://..."``) rather than a local path."""
+    return isinstance(path, str) and _URL.match(path) is not None
+
+
+def _open_url(url):
+    """Open the file at an fsspec URL for reading, after checking it is one."""
+    protocol = url.split("://", 1)[0].rsplit("::", 1)[-1]
+    try:
+        import fsspec
+    except ImportError:
+        raise ModuleNotFoundError(
+            f"'{url}' is a URL ({protocol}://); sersk reads URLs through fsspec, "
+            "which is not installed. Install it: pip install fsspec (it comes with "
+            'pip install "sersk[distributed]"), plus the package of the storage '
+            "(s3fs for s3://, gcsfs for gs://, adlfs for az://), or pass a local path."
+        ) from None
+    try:
+        fs, fs_path = fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"Reading '{url}' needs fsspec's implementation of {protocol}://, which "
+            f"is not installed: {exc}"
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(
+            f"'{url}' is not a URL that fsspec can read ({exc}). Use a protocol "
+            "that fsspec knows (file://, s3://, gs://, memory://, ...) or a local "
+            "path."
+        ) from exc
+    try:
+        info = fs.info(fs_path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Audio file not found: '{url}'.") from None
+    if info.get("type") == "directory":
+        raise IsADirectoryError(
+            f"'{url}' is a directory, not an audio file. Pass the files inside it "
+            f"(e.g. fsspec.open_files('{url.rstrip('/')}/*.wav'))."
+        )
+    return fs.open(fs_path, "rb")
 
 
 def _warn_if_far_outside(y, name, stacklevel):
@@ -168,7 +216,10 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
     Parameters
     ----------
     path : str or os.PathLike
-        Audio file to read.
+        Audio file to read: a local path, or (with :mod:`fsspec` installed) a
+        URL such as ``"s3://bucket/clip.wav"``, ``"gs://..."``,
+        ``"file:///data/clip.wav"`` or ``"memory://clip.wav"``, read through
+        fsspec (remote protocols need their package, e.g. ``s3fs``).
     sr : int or None, default=None
         Target sampling rate. ``None`` keeps the file's native rate.
     mono : bool, default=True
@@ -190,6 +241,9 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
     ------
     FileNotFoundError
         ``path`` does not exist.
+    ModuleNotFoundError
+        ``path`` is a URL and :mod:`fsspec` (or the package of its protocol)
+        is not installed.
     IsADirectoryError
         ``path`` is a folder.
     sersk.exceptions.AudioReadError
@@ -240,6 +294,9 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
         raise ValueError(
             f"The 'duration' parameter of load_audio must be a float > 0 or None. Got {duration!r} instead."
         )
+    if is_url(path_str):
+        with _open_url(path_str) as fh:
+            return _decode(fh, path_str, sr, mono, offset, duration)
     p = Path(path_str)
     if not p.exists():
         raise FileNotFoundError(
@@ -256,8 +313,13 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
             f"'{path_str}' is not a regular file (a named pipe, socket or device); "
             "sersk reads audio from regular files only. Copy the audio to a file."
         )
+    return _decode(path_str, path_str, sr, mono, offset, duration)
+
+
+def _decode(source, path_str, sr, mono, offset, duration):
+    """Decode ``source`` (a local path or an open binary file) as in load_audio."""
     try:
-        with sf.SoundFile(path_str) as f:
+        with sf.SoundFile(source) as f:
             native_sr = f.samplerate
             if not MIN_SAMPLE_RATE <= native_sr <= MAX_SAMPLE_RATE:
                 raise InvalidAudioError(
@@ -290,8 +352,8 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
         y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
     y = np.ascontiguousarray(y, dtype=np.float32)
     check_audio(y, name=f"audio of '{path_str}'", allow_multichannel=not mono)
-    # float files can hold any scale
-    _warn_if_far_outside(y, f"audio of '{path_str}'", stacklevel=3)
+    # float files can hold any scale (the warnings point at load_audio's caller)
+    _warn_if_far_outside(y, f"audio of '{path_str}'", stacklevel=4)
     out_sr = native_sr
     if sr is not None and sr != native_sr:
         if native_sr < sr:
@@ -302,7 +364,7 @@ def load_audio(path, *, sr=None, mono=True, offset=0.0, duration=None):
                     f"model trained on {sr} Hz audio expects signal, so its features "
                     "there look like silence."
                 ),
-                stacklevel=2,
+                stacklevel=3,
             )
         y = resample(y, orig_sr=native_sr, target_sr=sr)
         out_sr = int(sr)

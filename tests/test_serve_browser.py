@@ -104,16 +104,21 @@ def model_path(ravdess_root, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(browser, model_path):
-    """The page of a server started here, with its default segmentation."""
+def server_url(model_path):
+    """A server started here, with the default segmentation (VAD)."""
     from _serve_helpers import running_server
 
     from sersk.serve import create_app
 
-    app = create_app(model_path)
-    with running_server(app) as url:
-        browser.get(url + "/")
-        yield browser
+    with running_server(create_app(model_path)) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, server_url):
+    """The page of that server, freshly loaded."""
+    browser.get(server_url + "/")
+    return browser
 
 
 def _wait_for_result(driver, timeout=120):
@@ -251,6 +256,23 @@ def test_page_shows_the_error_of_a_non_audio_file(page, tmp_path):
     error = page.find_element(By.ID, "error")
     assert error.is_displayed()
     assert error.text.startswith("415: notes.txt is not an audio file")
+
+
+def test_file_over_the_limit_is_refused_before_it_is_sent(
+    browser, model_path, ravdess_root
+):
+    from _serve_helpers import running_server
+    from selenium.webdriver.common.by import By
+
+    from sersk.serve import create_app
+
+    with running_server(create_app(model_path, max_bytes=50_000)) as url:
+        browser.get(url + "/")
+        browser.find_element(By.ID, "file").send_keys(str(ravdess_root / UPLOAD))
+        assert _wait_for_result(browser) == "error"
+        error = browser.find_element(By.ID, "error").text
+    assert error.startswith("413: 03-01-05-02-01-01-03.wav is too large"), error
+    assert "at most 50000 bytes" in error
 
 
 def test_recording_from_the_microphone_is_analysed(page):

@@ -17,6 +17,8 @@ evaluation
     Speaker-independent cross-validation, metrics, reports and plots.
 pipelines
     Ready-made pipelines (classic features + SVM / random forest, deep models).
+serve
+    The local web app of ``sersk serve`` (needs the ``serve`` extra).
 
 Functions
 ---------
@@ -40,6 +42,7 @@ _SUBMODULES = [
     "model_selection",
     "models",
     "pipelines",
+    "serve",
     "utils",
 ]
 

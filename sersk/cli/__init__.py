@@ -17,6 +17,10 @@ Subcommands
 ``sersk features``
     Extract features of a corpus and save them (``.npz``, ``.csv`` or
     ``.parquet``).
+``sersk serve``
+    A local web app around a model file: a page to upload or record audio
+    and see its emotion timeline, and a JSON API (``POST /api/predict``,
+    ``GET /api/model``); needs ``pip install 'sersk[serve]'``.
 
 Every model is the pipeline of a :mod:`sersk.pipelines` factory with the
 command-line options applied (:func:`build_pipeline`); model files are

@@ -389,10 +389,17 @@ class AudioLoader(_StatelessTransformer):
             results = (_load_one(p, *args) for p in paths)
         else:
             from joblib import Parallel, delayed
+            from joblib.parallel import get_active_backend
 
-            results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                delayed(_load_one)(p, *args) for p in paths
-            )
+            # files in order as they come; a backend that cannot stream
+            # results (Ray's) hands them over all at the end
+            backend = get_active_backend(prefer="threads")[0]
+            streams = getattr(backend, "supports_return_generator", False)
+            results = Parallel(
+                n_jobs=n_jobs,
+                prefer="threads",
+                return_as="generator" if streams else "list",
+            )(delayed(_load_one)(p, *args) for p in paths)
         if show:
             from tqdm.auto import tqdm
 

@@ -94,10 +94,9 @@ def main():
     # as sersk serve does: the cores shared between the workers
     per_worker = max(1, (os.cpu_count() or 1) // workers)
     threadpool_limits(limits=per_worker)
-    if "torch" in sys.modules:
-        import torch
+    import torch
 
-        torch.set_num_threads(per_worker)
+    torch.set_num_threads(per_worker)
     app = create_app(model, segments=segments, workers=workers)
     body, ctype = multipart(data, audio.name)
     path = "/api/predict" + ("?spectrogram=false" if args.no_spectrogram else "")

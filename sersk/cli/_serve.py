@@ -15,10 +15,10 @@ def _thread_counts(workers):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=per_worker)
-    if "torch" in sys.modules:  # a deep model was loaded
-        import torch
+    # torch runs the voice activity detection and the deep models
+    import torch
 
-        torch.set_num_threads(per_worker)
+    torch.set_num_threads(per_worker)
     return per_worker
 
 

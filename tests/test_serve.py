@@ -553,3 +553,54 @@ def test_cli_serve_without_the_extra_names_it(model_path):
         timeout=120,
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.slow
+def test_deep_model_served_concurrently(tmp_path, speech):
+    """A CRNN pipeline (torch) answers concurrent requests identically."""
+    import http.client
+
+    from sersk import save_model
+    from sersk.datasets import make_emotional_speech
+    from sersk.pipelines import make_crnn_pipeline
+    from sersk.serve import create_app
+
+    X, y, _ = make_emotional_speech(
+        24, emotions=("happy", "sad"), n_speakers=3, duration=1.0, random_state=0
+    )
+    pipe = make_crnn_pipeline(
+        from_waveforms=True,
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+        train_split=None,
+        module__conv_channels=(4,),
+        module__lstm_units=(8,),
+        verbose=0,
+    ).fit(X, y)
+    path = save_model(pipe, tmp_path / "crnn.sersk")
+    data = _wav_bytes(speech)
+    results = []
+    lock = threading.Lock()
+    with running_server(create_app(path, workers=2)) as url:
+        port = int(url.rsplit(":", 1)[1])
+
+        def client():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            try:
+                for _ in range(5):
+                    status, out, _ = post_file(url, data, conn=conn)
+                    with lock:
+                        results.append((status, json.dumps(out.get("timeline", out))))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+    assert len(results) == 20
+    assert {status for status, _ in results} == {200}, results[0]
+    assert len({timeline for _, timeline in results}) == 1
+    assert json.loads(results[0][1]), "the synthetic speech should hold segments"

@@ -421,3 +421,33 @@ def test_timeline_needs_a_pipeline_with_a_loader(model):
         predict_timeline(model[-1], np.zeros(SR, dtype=np.float32), sr=SR)
     with pytest.raises(ValueError, match="pass sr="):
         predict_timeline(model, np.zeros(SR, dtype=np.float32))
+
+
+def test_plot_timeline_draws_one_span_per_segment(sentences, model):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sersk.segmentation import plot_timeline
+
+    rec, _ = _recording(sentences[:3], [0.7, 1.0, 0.8, 0.6])
+    timeline = predict_timeline(model, rec, sr=SR)
+    fig, ax = plt.subplots()
+    try:
+        assert plot_timeline(timeline, y=rec, sr=SR, ax=ax) is ax
+        spans = [c for c in ax.collections if len(c.get_paths())]
+        assert len(spans) == len(timeline) == 3
+        for span, row in zip(spans, timeline.to_dict("records"), strict=True):
+            xy = span.get_paths()[0].vertices
+            assert xy[:, 0].min() == pytest.approx(row["start"])
+            assert xy[:, 0].max() == pytest.approx(row["end"])
+            assert xy[:, 1].max() == pytest.approx(row[row["label"]])
+        assert ax.get_xlim()[1] == pytest.approx(len(rec) / SR)
+        with pytest.raises(ValueError, match="without sr"):
+            plot_timeline(timeline, y=rec)
+        with pytest.raises(ValueError, match=r"\['label'\] are missing"):
+            plot_timeline(timeline.drop(columns="label"))
+    finally:
+        plt.close(fig)

@@ -413,6 +413,10 @@ def test_concurrent_load_all_succeed(server):
         ({"segments": "vad", "hop": 0.5}, "'hop' parameter of create_app applies"),
         ({"segments": 0.0}, "'segments' parameter of create_app must be a float > 0"),
         ({"workers": 0}, "'workers' parameter of create_app must be an int >= 1"),
+        (
+            {"segments": 2.0, "segmenter": object()},
+            "'segmenter' parameter of create_app applies to segments='vad'",
+        ),
     ],
 )
 def test_create_app_rejects_bad_settings(model_path, kwargs, match):
@@ -543,6 +547,23 @@ def test_cli_serve_without_the_extra_names_it(model_path):
     assert out.returncode == 1
     assert "pip install 'sersk[serve]'" in out.stderr
     assert "(starlette)" in out.stderr
+    # the default segmentation without the VAD: named at start, not per request
+    code = (
+        "import sys\n"
+        "sys.modules['silero_vad'] = None\n"
+        "from sersk.cli import main\n"
+        f"sys.exit(main(['serve', {str(model_path)!r}, '--port', '0']))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert "sersk serve: error:" in out.stderr
+    assert "pip install 'sersk[vad]'" in out.stderr
     # sersk itself imports without it
     code = "import sys\nsys.modules['starlette'] = None\nimport sersk, sersk.serve\nprint('ok')"
     out = subprocess.run(

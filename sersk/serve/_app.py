@@ -109,7 +109,13 @@ def _check_model(model, where):
     check_is_fitted(model)
 
 
-def _check_segments(segments, hop):
+def _check_segments(segments, hop, segmenter):
+    if segmenter is not None and segments != "vad":
+        raise ValueError(
+            f"The 'segmenter' parameter of create_app applies to segments='vad'; "
+            f"got segments={segments!r}. Pass segments='vad' or leave segmenter "
+            "None."
+        )
     if isinstance(segments, str):
         if segments != "vad":
             raise ValueError(
@@ -383,7 +389,8 @@ def create_app(
     ------
     ImportError
         Starlette, uvicorn or python-multipart is missing (the ``serve``
-        extra).
+        extra), or, with ``segments="vad"``, the voice activity detection
+        (the ``vad`` extra, part of ``serve``).
     TypeError
         ``model`` is not a fitted sersk pipeline with ``predict_proba``.
     ValueError
@@ -429,7 +436,7 @@ def create_app(
             f"The 'workers' parameter of create_app must be an int >= 1 or None. "
             f"Got {workers!r} instead."
         )
-    _check_segments(segments, hop)
+    _check_segments(segments, hop, segmenter)
     if isinstance(model, (str, os.PathLike)):
         from .._persistence import load_model
 
@@ -442,6 +449,8 @@ def create_app(
     else:
         _check_model(model, "the model given")
         meta, source = None, None
+    if segments == "vad":
+        _warm_segmenter(segmenter, int(model[0].sr))
     info = _describe(model, meta, source)
     service = _Service(
         model,
@@ -456,6 +465,19 @@ def create_app(
     info["segments"] = service.segments
     info["hop"] = service.hop
     return _build_app(service, max_bytes, workers or min(4, os.cpu_count() or 1))
+
+
+def _warm_segmenter(segmenter, sr):
+    """Segment a second of silence: loads the VAD network once, before the
+    first request, and names a missing ``vad`` extra now rather than on
+    every request."""
+    import numpy as np
+
+    from ..segmentation import SpeechSegmenter
+
+    if segmenter is None:
+        segmenter = SpeechSegmenter()
+    segmenter.segment(np.zeros(sr, dtype=np.float32), sr=sr)
 
 
 def _describe(model, meta, source):

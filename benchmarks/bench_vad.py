@@ -32,7 +32,9 @@ Two test sets:
     5 dB. ``--n-synthetic`` recordings of ``--per-recording`` sentences each.
 
 Speed: seconds of audio processed per second on one thread
-(``torch.set_num_threads(1)``), over every file of set (a).
+(``torch.set_num_threads(1)``): in the tables, over the files of each set
+(per-file overheads included, noisy on a shared machine); (c) the best of
+three runs over one 5-minute recording.
 
 Run it under ``nice`` on a shared machine::
 
@@ -253,6 +255,9 @@ def main(argv=None):
     parser.add_argument("--n-synthetic", type=int, default=20)
     parser.add_argument("--per-recording", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--speed-only", action="store_true", help="only the speed measurement (c)"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -278,6 +283,8 @@ def main(argv=None):
     )
 
     dets = detectors(args.jit)
+    if args.speed_only:
+        return speed(dets, audio)
     header = "| detector, output | precision | recall | F1 | audio s per s (default output) |\n|---|---|---|---|---|"
 
     # (a) RAVDESS against the energy reference; speed over these files
@@ -326,6 +333,22 @@ def main(argv=None):
                     s.audio += dur
             for kind, s in scores.items():
                 print(s.row(f"{name}, {kind}"))
+    speed(dets, audio)
+
+
+def speed(dets, audio, minutes=5.0, repeats=3):
+    """(c) Best of ``repeats`` runs over the same ``minutes`` of RAVDESS audio
+    (files joined), the default output of each detector."""
+    y = np.concatenate(audio)[: int(minutes * 60 * RATE)]
+    print(
+        f"\n(c) speed: {len(y) / RATE / 60:.1f} min of RAVDESS audio in one "
+        f"recording, best of {repeats} runs, one thread\n"
+    )
+    print("| detector | audio s per s | s per hour of audio |\n|---|---|---|")
+    for name, fn in dets.items():
+        best = min(fn(y)[1] for _ in range(repeats))
+        rate = len(y) / RATE / best
+        print(f"| {name} | {rate:.0f} | {3600 / rate:.1f} |")
 
 
 if __name__ == "__main__":

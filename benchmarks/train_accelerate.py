@@ -51,6 +51,11 @@ def parse_args(argv=None):
     )
     p.add_argument("--test-speakers", type=int, default=4, help="last actors held out")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per clip")
+    p.add_argument(
+        "--native-lengths",
+        action="store_true",
+        help="keep every clip's own length (ragged batches, padded per batch)",
+    )
     p.add_argument("--max-epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32, help="clips per process")
     p.add_argument("--patience", type=int, default=None)
@@ -95,22 +100,31 @@ def load_clips(args):
     return list(paths), np.asarray(labels, dtype=str), np.asarray(groups, dtype=str)
 
 
+def log_mel(paths, args):
+    """Log-mel spectrograms: one array, or one per clip with --native-lengths."""
+    from sklearn.pipeline import make_pipeline
+
+    from sersk.features import AudioLoader, MelSpectrogram
+
+    if args.native_lengths:
+        loader = AudioLoader()
+    else:
+        loader = AudioLoader(duration=args.duration, lazy=True)
+    return make_pipeline(loader, MelSpectrogram()).transform(paths)
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
     from accelerate import Accelerator
     from sklearn.metrics import balanced_accuracy_score
-    from sklearn.pipeline import make_pipeline
 
     import sersk
-    from sersk.features import AudioLoader, MelSpectrogram
     from sersk.models import AcceleratedCRNNClassifier
 
     accelerator = Accelerator(cpu=args.cpu)
     paths, labels, groups = load_clips(args)
-    frames = make_pipeline(
-        AudioLoader(duration=args.duration, lazy=True), MelSpectrogram()
-    ).transform(paths)
+    frames = log_mel(paths, args)
     speakers = np.unique(groups)
     test = np.isin(groups, speakers[len(speakers) - args.test_speakers :])
     if args.test_speakers == 0:

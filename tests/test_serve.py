@@ -527,6 +527,15 @@ def test_cli_serve_errors(model_path):
     )
     assert out.returncode == 2
     assert "expected 'vad' or a positive number of seconds, got 'soon'" in out.stderr
+    out = subprocess.run(
+        [sys.executable, "-m", "sersk", "serve", str(model_path), "--port", "70000"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert "--port must be 0 to 65535 (0: any free port); got 70000" in out.stderr
 
 
 def test_cli_serve_without_the_extra_names_it(model_path):

@@ -24,6 +24,8 @@ def _thread_counts(workers):
 
 def _bind(host, port):
     """A listening socket, so that a port in use is a one-line error."""
+    if not 0 <= port <= 65535:
+        raise CLIError(f"--port must be 0 to 65535 (0: any free port); got {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

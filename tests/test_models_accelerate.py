@@ -200,6 +200,12 @@ def test_device_must_be_left_to_the_accelerator():
         acc.fit(X, y)
 
 
+def test_accelerator_must_be_an_accelerator():
+    X, y, _ = _data(n_speakers=4)
+    with pytest.raises(TypeError, match=r"accelerator; got None.*Accelerator\(\)"):
+        AcceleratedCRNNClassifier(accelerator=None, max_epochs=1).fit(X, y)
+
+
 def test_warm_start_and_partial_fit_continue_training():
     X, y, groups = _data()
     acc = AcceleratedRNNClassifier(

@@ -134,7 +134,20 @@ class AccelerateMixin(_SkorchAccelerateMixin):
     def device(self, value):
         self.__dict__["device"] = value
 
+    def _check_accelerator(self):
+        if not all(hasattr(self.accelerator, name) for name in ("prepare", "backward")):
+            plain = next(
+                c for c in type(self).__mro__ if not issubclass(c, AccelerateMixin)
+            )
+            raise TypeError(
+                f"{type(self).__name__} needs an accelerate.Accelerator as "
+                f"accelerator; got {self.accelerator!r}. Pass "
+                "accelerator=accelerate.Accelerator() (pip install accelerate), "
+                f"or use {plain.__name__} to train without it."
+            )
+
     def _validate_params(self):
+        self._check_accelerator()
         name = type(self).__name__
         raw = self.__dict__.get("device")
         if self.accelerator.device_placement and raw is not None:
@@ -226,6 +239,7 @@ class AccelerateMixin(_SkorchAccelerateMixin):
 
     @contextlib.contextmanager
     def _fit_environment(self, groups):
+        self._check_accelerator()
         with super()._fit_environment(groups):
             try:
                 yield

@@ -13,7 +13,11 @@ Subcommands
     a Markdown report and plots.
 ``sersk predict``
     Label audio files with a saved model, as a table, JSON or CSV; with
-    ``--segments SECONDS`` print an emotion timeline of long recordings.
+    ``--segments SECONDS`` (fixed windows) or ``--segments vad`` (speech
+    segments) print an emotion timeline of long recordings.
+``sersk listen``
+    Label live speech from a microphone (or 16-bit PCM piped in with
+    ``--stdin``), one line per speech segment as it ends.
 ``sersk features``
     Extract features of a corpus and save them (``.npz``, ``.csv`` or
     ``.parquet``).

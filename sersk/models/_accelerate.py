@@ -104,8 +104,8 @@ class AccelerateMixin(_SkorchAccelerateMixin):
     plain classifier it is built on (``AcceleratedCRNNClassifier`` as
     ``CRNNClassifier``), which :func:`sersk.load_model` loads on any machine
     without Accelerate; call it on the main process only
-    (``if accelerator.is_main_process``). Pickling an accelerated classifier
-    is not supported (skorch's limitation: the accelerator does not pickle).
+    (``if accelerator.is_main_process``). A pickle of an accelerated
+    classifier holds its accelerator, and needs accelerate to load.
     """
 
     _extra_constraints: dict = {

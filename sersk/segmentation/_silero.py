@@ -7,6 +7,8 @@ here; the layers are rebuilt below, so no file sersk loads can run code.
 
 from __future__ import annotations
 
+import threading
+
 # samples per step of the network at 16 kHz, and samples of the previous
 # step it sees as context
 CHUNK = 512
@@ -93,21 +95,35 @@ def _build():
 
 
 _MODEL = None
+_LOCK = threading.Lock()
 
 
 def load_network():
     """The network with the wheel's weights, built once per process."""
     global _MODEL
-    if _MODEL is None:
-        from safetensors.torch import load as load_tensors
-
+    with _LOCK:
+        if _MODEL is not None:
+            return _MODEL
         path = _weights_path()
+        try:
+            from safetensors.torch import load as load_tensors
+        except ImportError:
+            raise ImportError(
+                "Voice activity detection needs the safetensors package: "
+                "pip install 'sersk[vad]'"
+            ) from None
+        if not path.is_file():
+            raise ImportError(
+                f"The installed silero-vad has no {_WEIGHTS} (releases from "
+                "6.2.1 on ship it): pip install --upgrade 'sersk[vad]'"
+            )
         state = load_tensors(path.read_bytes())
         net = _build()()
         net.load_state_dict(state)
         net.eval()
         for p in net.parameters():
             p.requires_grad_(False)
+        net._lstm()  # built now, not by concurrent first calls
         _MODEL = net
     return _MODEL
 

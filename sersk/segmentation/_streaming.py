@@ -177,7 +177,9 @@ class StreamingPredictor:
         y = np.asarray(y, dtype=np.float32)
         bad = ~np.isfinite(y)
         if bad.any():
-            raise ValueError(
+            from ..exceptions import InvalidAudioError
+
+            raise InvalidAudioError(
                 f"The chunk given to StreamingPredictor.push contains "
                 f"{int(bad.sum())} NaN/Inf sample(s) (first at index "
                 f"{int(np.argmax(bad))} of the chunk). Repair it first, e.g. "

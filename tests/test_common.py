@@ -44,6 +44,7 @@ from sersk.features import (
     SpeakerStandardizer,
     SpectralContrast,
     TimePooling,
+    VoiceFunctionals,
     ZeroCrossingRate,
 )
 
@@ -70,6 +71,7 @@ FEATURE_ESTIMATORS = [
     ClipStandardizer(),
     Prosody(),
     Prosody(frame_length=544, hop_length=16),  # the smallest legal frame
+    VoiceFunctionals(),
 ]
 HAS_OPENSMILE = importlib.util.find_spec("opensmile") is not None
 if HAS_OPENSMILE:  # the `opensmile` extra (installed by .ci/run)
@@ -135,6 +137,7 @@ EXPECTED_FAILED_CHECKS = {
         "RMS",
         "ClassicFeatures",
         "Prosody",
+        "VoiceFunctionals",
         "OpenSmile",
         "SpeechEmbedding",
     ]

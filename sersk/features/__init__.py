@@ -36,6 +36,7 @@ from ._prosody import Prosody
 from ._speaker import SpeakerStandardizer
 from ._spectral import MFCC, Chroma, MelSpectrogram, SpectralContrast
 from ._temporal import RMS, ZeroCrossingRate
+from ._voice import VoiceFunctionals
 
 __all__ = [
     "AudioLoader",
@@ -52,6 +53,7 @@ __all__ = [
     "SpectralContrast",
     "SpeechEmbedding",
     "TimePooling",
+    "VoiceFunctionals",
     "ZeroCrossingRate",
     "make_classic_features",
 ]

@@ -322,3 +322,44 @@ def test_listen_ctrl_c_labels_the_open_segment_and_exits_130(model_path, talk):
     later = stdout.decode().splitlines()
     assert len(later) == 1  # the segment cut short by Ctrl-C
     assert float(later[0].split()[2]) <= 6.0 + 1e-9
+
+
+def _write_talk(path, talk, minutes):
+    """``minutes`` of the recording repeated, written in pieces (the test's
+    own memory stays small)."""
+    with sf.SoundFile(path, "w", SR, 1, "PCM_16") as f:
+        left = int(minutes * 60 * SR)
+        while left > 0:
+            piece = talk[:left]
+            f.write(piece)
+            left -= len(piece)
+    return path
+
+
+@pytest.mark.slow
+def test_predict_vad_memory_does_not_grow_with_the_file(model_path, talk, tmp_path):
+    """``--segments vad`` streams the file: the traced peak of an 8-minute file
+    is that of a 2-minute one, not four times it."""
+    import gc
+    import tracemalloc
+
+    from sersk.cli import main
+
+    short = _write_talk(tmp_path / "short.wav", talk, 2)
+    long = _write_talk(tmp_path / "long.wav", talk, 8)
+    out = tmp_path / "rows.csv"
+    peaks = {}
+    for name, path in [("warm-up", short), ("short", short), ("long", long)]:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            rc = main(["predict", str(model_path), str(path), "--segments", "vad",
+                       "--format", "csv", "--output", str(out), "-q"])  # fmt: skip
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert rc == 0
+    n_rows = out.read_text().count("\n") - 1
+    assert n_rows > 8 * 60 / 6  # about one sentence per 4.7 s of the talk
+    # decoding 8 minutes whole would take 30 MB of float32 alone
+    assert peaks["long"] < peaks["short"] + 4 * 2**20, peaks

@@ -40,6 +40,18 @@ def _positive_int(text):
     return value
 
 
+def _segments_arg(text):
+    """``--segments``: "vad" or a positive number of seconds."""
+    if text.strip().lower() == "vad":
+        return "vad"
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'vad' or a positive number of seconds, got {text!r}"
+        ) from None
+
+
 def _parse_value(text):
     if "," in text:
         return tuple(_parse_value(t) for t in text.split(",") if t)
@@ -352,6 +364,8 @@ def build_parser():
         help="label audio files with a saved model",
         description="Predict the emotion of audio files (or every audio file in "
         "the given folders) with a model written by 'sersk train'. With "
+        "--segments vad each speech segment (found by voice activity "
+        "detection; needs pip install 'sersk[vad]') gets one prediction; with "
         "--segments SECONDS a window slides over each recording and one "
         "prediction per window is printed: an emotion timeline.",
         formatter_class=_Formatter,
@@ -369,15 +383,17 @@ def build_parser():
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument(
         "--segments",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="predict on windows of SECONDS seconds (an emotion timeline)",
+        type=_segments_arg,
+        metavar="vad|SECONDS",
+        help="an emotion timeline: 'vad' predicts on each speech segment "
+        "(silence left out), a number on windows of that many seconds",
     )
     p.add_argument(
         "--hop",
         type=_positive_float,
         metavar="SECONDS",
-        help="step between windows (default: the window length)",
+        help="with --segments SECONDS: step between windows (default: the "
+        "window length)",
     )
     _add_on_invalid(
         p,
@@ -386,6 +402,62 @@ def build_parser():
     )
     _add_common(p)
     p.set_defaults(run="_predict")
+
+    p = sub.add_parser(
+        "listen",
+        help="label live speech from the microphone",
+        description="Listen to the default microphone and print the emotion of "
+        "every speech segment as soon as it ends (voice activity detection), "
+        "or of every window with --segments SECONDS. Needs pip install "
+        "'sersk[vad,listen]' and the PortAudio library (or --stdin: raw PCM "
+        "piped in). Ctrl-C stops. Examples:\n\n  sersk listen ravdess-svm.sersk"
+        "\n  arecord -q -f S16_LE -r 16000 -c 1 | sersk listen ravdess-svm.sersk "
+        "--stdin --sr 16000",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model file (.sersk)")
+    p.add_argument(
+        "--segments",
+        type=_segments_arg,
+        default="vad",
+        metavar="vad|SECONDS",
+        help="'vad' (default) labels each speech segment, a number labels "
+        "windows of that many seconds",
+    )
+    p.add_argument(
+        "--hop",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --segments SECONDS: step between windows (default: the "
+        "window length)",
+    )
+    p.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="input device: its number or (part of) its name (default: the "
+        "system's default input)",
+    )
+    p.add_argument(
+        "--stdin",
+        action="store_true",
+        help="read 16-bit little-endian mono PCM at --sr from standard input "
+        "(e.g. from arecord or ffmpeg) instead of a microphone",
+    )
+    p.add_argument(
+        "--sr",
+        type=_positive_int,
+        metavar="HZ",
+        help="recording rate (default: the device's default rate; required "
+        "with --stdin)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    _add_common(p)
+    p.set_defaults(run="_listen")
 
     p = sub.add_parser(
         "features",
@@ -408,4 +480,67 @@ def build_parser():
     _add_scheduler(p)
     _add_common(p)
     p.set_defaults(run="_features")
+
+    p = sub.add_parser(
+        "serve",
+        help="a local web app and JSON API around a saved model",
+        description="Serve a model written by 'sersk train' as a web page (upload "
+        "or record audio, see the emotion timeline, the probabilities and the "
+        "spectrogram) and a JSON API: POST /api/predict (audio in, timeline out) "
+        "and GET /api/model. Listens on 127.0.0.1 unless told otherwise. Needs "
+        "pip install 'sersk[serve]'. Example:\n\n"
+        "  sersk serve ravdess-svm.sersk --port 8000",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model file (.sersk)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 opens the server to the network)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port to listen on (default: 8000; 0 picks a free one)",
+    )
+    p.add_argument(
+        "--max-mb",
+        type=_positive_float,
+        default=50.0,
+        metavar="MB",
+        help="largest upload accepted, in megabytes (default: 50)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=_positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="longest recording accepted, in seconds (default: 600)",
+    )
+    p.add_argument(
+        "--segments",
+        type=_segments_arg,
+        default="vad",
+        metavar="vad|SECONDS",
+        help="timeline segments: 'vad' labels each speech segment (default), a "
+        "number labels fixed windows of that many seconds",
+    )
+    p.add_argument(
+        "--hop",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --segments SECONDS: step between windows (default: the "
+        "window length)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="threads running the model at once (default: min(4, cores)); "
+        "each gets cores // workers threads for its own maths",
+    )
+    _add_common(p)
+    p.set_defaults(run="_serve")
     return parser

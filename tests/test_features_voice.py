@@ -245,3 +245,25 @@ def test_vectorised_harmonic_peaks_equal_masked_max():
 def test_bad_params(params, error, match):
     with pytest.raises(error, match=match):
         VoiceFunctionals(**params).fit_transform(harmonic(150.0, 0.2)[np.newaxis])
+
+
+def test_frame_blocks_do_not_change_values(monkeypatch):
+    from sersk.features import _voice
+
+    y = np.concatenate([harmonic(150.0, 0.3), noise(0.2), vowel(seconds=0.3)])
+    whole = VoiceFunctionals().fit_transform(y[np.newaxis])
+    monkeypatch.setattr(_voice, "_BLOCK", 7)  # many blocks, one ending mid-clip
+    blocks = VoiceFunctionals().fit_transform(y[np.newaxis])
+    np.testing.assert_allclose(blocks, whole, rtol=1e-6, atol=1e-6)
+
+
+def test_lazy_input_equals_paths(write_wav):
+    from sersk.features import AudioLoader
+
+    ys = [harmonic(150.0, 0.5), vowel(seconds=0.5), noise(0.5)]
+    paths = [str(write_wav(f"c{i}.wav", y, subtype="FLOAT")) for i, y in enumerate(ys)]
+    lazy = AudioLoader(duration=0.5, lazy=True).transform(paths)
+    est = VoiceFunctionals()
+    np.testing.assert_allclose(
+        est.fit_transform(lazy), est.fit_transform(paths), rtol=1e-5, atol=1e-5
+    )

@@ -40,6 +40,8 @@ _HARMONIC_PAD = 4
 #: loudness peaks: prominence as a fraction of the clip's loudness range
 _PEAK_PROMINENCE = 0.1
 _PERCENTILES = (20, 50, 80)
+#: frames analysed at once (flat memory for long clips)
+_BLOCK = 1024
 
 
 def _names():
@@ -232,6 +234,51 @@ def _band(freqs, lo, hi):
     return (freqs >= lo) & (freqs < hi)
 
 
+def _spectral(fr, sr, sz):
+    """Spectral descriptors of frames ``fr`` ``(m, n)`` (25 ms Hann windows).
+
+    Returns ``(desc, nm)``: ``desc`` ``(m, 5)`` holds the alpha ratio, the
+    Hammarberg index, the slopes 0-500 and 500-1500 Hz and the loudness;
+    ``nm`` the magnitude spectra normalised to unit sum (for the flux).
+    """
+    mag = np.abs(np.fft.rfft(fr * np.hanning(fr.shape[1]), sz["spectral_fft"]))
+    S = mag * mag
+    freqs = np.fft.rfftfreq(sz["spectral_fft"], 1 / sr)
+    desc = np.empty((fr.shape[0], 5))
+    lo, hi = _band(freqs, 50, 1000), _band(freqs, 1000, 5000)
+    desc[:, 0] = 10 * np.log10((S[:, lo].sum(1) + _EPS) / (S[:, hi].sum(1) + _EPS))
+    lo, hi = _band(freqs, 0, 2000), _band(freqs, 2000, 5000)
+    desc[:, 1] = 10 * np.log10((S[:, lo].max(1) + _EPS) / (S[:, hi].max(1) + _EPS))
+    for k, (lo, hi) in enumerate(((0, 500), (500, 1500)), start=2):
+        b = _band(freqs, lo, hi)
+        f = freqs[b] - freqs[b].mean()
+        db = 10 * np.log10(S[:, b] + _EPS)
+        desc[:, k] = (db - db.mean(1, keepdims=True)) @ f / (f @ f)
+    desc[:, 4] = (S[:, 1:] ** 0.3).sum(1)
+    return desc, mag / (mag.sum(1, keepdims=True) + _EPS)
+
+
+def _voiced(fr, fr2, f0, sr, sz):
+    """Formants and harmonic differences of voiced frames: ``(m, 8)``.
+
+    ``fr``: 25 ms frames (LPC), ``fr2``: 64 ms frames (harmonic levels),
+    ``f0``: their F0 (Hz). Columns F1..F3, B1..B3 (Hz), H1-H2, H1-A3 (dB).
+    """
+    out = np.empty((fr.shape[0], 8))
+    out[:, :6] = lpc_formants(fr, sr, sz["lpc_order"])
+    nfft2 = sz["harmonic_fft"]
+    mag2 = np.abs(np.fft.rfft(fr2 * np.hanning(fr2.shape[1]), nfft2))
+    f2 = np.fft.rfftfreq(nfft2, 1 / sr)
+
+    def level(centre, half):  # dB of the highest bin near centre
+        return 20 * np.log10(harmonic_peaks(mag2, f2, centre, half) + 1e-9)
+
+    h1 = level(f0, f0 / 4)
+    out[:, 6] = h1 - level(2 * f0, f0 / 4)
+    out[:, 7] = h1 - level(out[:, 2], f0 / 2)
+    return out
+
+
 def _clip(y, P, sr, hop, sz):
     """The functionals of one clip ``y`` (float64) given its prosody frames ``P``."""
     t = P.shape[1]
@@ -240,44 +287,24 @@ def _clip(y, P, sr, hop, sz):
     idx = np.flatnonzero(voiced)
     fps = sr / hop
 
-    # short-time power spectrum (25 ms)
-    fr = _framed(y, sz["spectral"], hop, t)
-    mag = np.abs(np.fft.rfft(fr * np.hanning(sz["spectral"]), sz["spectral_fft"]))
-    S = mag * mag
-    freqs = np.fft.rfftfreq(sz["spectral_fft"], 1 / sr)
-    lo_b, hi_b = _band(freqs, 50, 1000), _band(freqs, 1000, 5000)
-    alpha = 10 * np.log10((S[:, lo_b].sum(1) + _EPS) / (S[:, hi_b].sum(1) + _EPS))
-    h_lo, h_hi = _band(freqs, 0, 2000), _band(freqs, 2000, 5000)
-    hamm = 10 * np.log10((S[:, h_lo].max(1) + _EPS) / (S[:, h_hi].max(1) + _EPS))
-
-    def slope(lo, hi):
-        b = _band(freqs, lo, hi)
-        f = freqs[b] - freqs[b].mean()
-        db = 10 * np.log10(S[:, b] + _EPS)
-        return (db - db.mean(1, keepdims=True)) @ f / (f @ f)
-
-    nm = mag / (mag.sum(1, keepdims=True) + _EPS)
-    flux = np.concatenate([[0.0], np.square(np.diff(nm, axis=0)).sum(1)])
-    loud = (S[:, 1:] ** 0.3).sum(1)
-
-    # formants of the voiced frames; harmonic levels from a finer spectrum
-    form = np.full((t, 6), np.nan)
-    h1h2 = np.full(t, np.nan)
-    h1a3 = np.full(t, np.nan)
-    if idx.size:
-        form[idx] = lpc_formants(fr[idx], sr, sz["lpc_order"])
-        n2, nfft2 = sz["harmonic"], sz["harmonic_fft"]
-        fr2 = _framed(y, n2, hop, t)[idx]
-        mag2 = np.abs(np.fft.rfft(fr2 * np.hanning(n2), nfft2))
-        f2 = np.fft.rfftfreq(nfft2, 1 / sr)
-        f = f0[idx]
-
-        def level(centre, half):  # dB of the highest bin near centre
-            return 20 * np.log10(harmonic_peaks(mag2, f2, centre, half) + 1e-9)
-
-        h1 = level(f, f / 4)
-        h1h2[idx] = h1 - level(2 * f, f / 4)
-        h1a3[idx] = h1 - level(form[idx, 2], f / 2)
+    # per-frame descriptors, in blocks of frames (flat memory for long clips)
+    frames = _framed(y, sz["spectral"], hop, t)
+    desc = np.empty((t, 6))  # alpha, hamm, slope0_500, slope500_1500, loud, flux
+    prev = None
+    for start in range(0, t, _BLOCK):
+        stop = min(t, start + _BLOCK)
+        desc[start:stop, :5], nm = _spectral(frames[start:stop], sr, sz)
+        if prev is not None:
+            nm = np.concatenate([prev, nm])
+        desc[stop - nm.shape[0] + 1 : stop, 5] = np.square(np.diff(nm, axis=0)).sum(1)
+        prev = nm[-1:]
+    desc[0, 5] = 0.0
+    vdesc = np.full((t, 8), np.nan)  # F1..F3, B1..B3, h1h2, h1a3
+    frames2 = _framed(y, sz["harmonic"], hop, t)
+    for start in range(0, idx.size, _BLOCK):
+        v = idx[start : start + _BLOCK]
+        vdesc[v] = _voiced(frames[v], frames2[v], f0[v], sr, sz)
+    loud = desc[:, 4]
 
     st = np.where(voiced, 12 * np.log2(np.maximum(f0, 1) / 27.5), np.nan)
     out = _pct(st[voiced]) + _slopes(np.nan_to_num(st), voiced, fps)
@@ -285,11 +312,11 @@ def _clip(y, P, sr, hop, sz):
     for v in (jit, shim, hnr):
         out += _stats(v[voiced])
     for k in range(6):
-        out += _stats(form[:, k])
-    for v in (alpha, hamm, slope(0, 500), slope(500, 1500), flux):
-        out += _stats(v[voiced])
-        out.append(v[~voiced].mean() if idx.size < t else 0.0)
-    out += _stats(h1h2) + _stats(h1a3)
+        out += _stats(vdesc[:, k])
+    for k in (0, 1, 2, 3, 5):
+        out += _stats(desc[voiced, k])
+        out.append(desc[~voiced, k].mean() if idx.size < t else 0.0)
+    out += _stats(vdesc[:, 6]) + _stats(vdesc[:, 7])
     dur = y.shape[0] / sr
     prom = _PEAK_PROMINENCE * (loud.max() - loud.min() + _EPS)
     out.append(find_peaks(loud, prominence=prom)[0].size / dur)

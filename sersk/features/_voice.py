@@ -355,42 +355,28 @@ class VoiceFunctionals(_Computed, _StatelessTransformer):
     openSMILE's). Frames are ``hop_length`` apart; ``f0``, voicing, jitter,
     shimmer and HNR are those of :class:`Prosody`.
 
-    =====================================  ===================================
-    names                                  descriptor and functionals
-    =====================================  ===================================
-    ``f0st_*``                             F0 in semitones re 27.5 Hz over
-                                           the voiced frames: mean, std,
-                                           20/50/80th percentiles, range
-                                           (80th - 20th); mean and std of
-                                           the rising and falling slopes
-                                           (semitones per second) between
-                                           consecutive voiced frames
-    ``loud_*``                             loudness, the sum over the
-                                           frequency bins of power ** 0.3
-                                           (Stevens' law, not a perceptual
-                                           model): the same functionals over
-                                           all frames
-    ``jitter_*``, ``shimmer_*``, ``hnr_*``  mean and std over voiced frames
-    ``F1..F3_*``, ``B1..B3_*``             formant frequency and bandwidth
-                                           (Hz, LPC) over voiced frames
-    ``alpha_*``, ``hamm_*``,               alpha ratio (dB, 50-1000 Hz over
-    ``slope0_500_*``,                      1-5 kHz energy), Hammarberg index
-    ``slope500_1500_*``, ``flux_*``        (dB, 0-2 kHz over 2-5 kHz peak),
-                                           spectral slopes (dB/Hz) and flux:
-                                           mean and std over voiced frames
-                                           (``_v_``), mean over unvoiced ones
-                                           (``_uv_mean``)
-    ``h1h2_*``, ``h1a3_*``                 level of the first harmonic over
-                                           the second, and over the highest
-                                           harmonic near F3 (dB)
-    ``loud_peaks_rate``, ``voiced_rate``   loudness peaks and voiced
-                                           segments per second
-    ``vseg_*``, ``useg_*``                 mean and std length (s) of the
-                                           voiced and unvoiced segments
-    ``voiced_frac``, ``leq``               fraction of voiced frames;
-                                           equivalent level (dB re full
-                                           scale) of the whole clip
-    =====================================  ===================================
+    - ``f0st_*``: F0 in semitones re 27.5 Hz over the voiced frames: mean,
+      std, 20th/50th/80th percentiles, range (80th - 20th); mean and std of
+      the rising and falling slopes (semitones per second) between
+      consecutive voiced frames;
+    - ``loud_*``: loudness, the power spectrum raised to 0.3 (Stevens' law,
+      not a perceptual model) summed over frequency: the same functionals
+      over all frames;
+    - ``jitter_*``, ``shimmer_*``, ``hnr_*``: mean and std over voiced frames;
+    - ``F1_*`` .. ``F3_*``, ``B1_*`` .. ``B3_*``: formant frequencies and
+      bandwidths (Hz, linear prediction), mean and std over voiced frames;
+    - ``alpha_*`` (alpha ratio, dB: 50-1000 Hz over 1-5 kHz energy),
+      ``hamm_*`` (Hammarberg index, dB: 0-2 kHz over 2-5 kHz peak),
+      ``slope0_500_*``, ``slope500_1500_*`` (spectral slopes, dB/Hz) and
+      ``flux_*``: mean and std over voiced frames (``_v_``), mean over
+      unvoiced ones (``_uv_mean``);
+    - ``h1h2_*``, ``h1a3_*``: level of the first harmonic over the second,
+      and over the strongest harmonic near F3 (dB), mean and std;
+    - ``loud_peaks_rate``, ``voiced_rate``: loudness peaks and voiced
+      segments per second; ``vseg_*``, ``useg_*``: mean and std length (s)
+      of the voiced and unvoiced segments; ``voiced_frac``: fraction of
+      voiced frames; ``leq``: equivalent level of the clip (dB re full
+      scale).
 
     Parameters
     ----------

@@ -150,6 +150,8 @@ def sersk_features(waves, variant):
 
     sersk      : the features of make_svm_pipeline() (silence trimmed, six
                  statistics, MFCC deltas): computed from the file paths
+    sersk-voice : those of make_svm_pipeline(voice=True): the same with the
+                 voice functionals last
     sersk-0.1  : make_classic_features(), the features of the first release's
                  make_svm_pipeline() (mean and std)
     sersk-rich : make_classic_features with six statistics each, MFCC with
@@ -168,8 +170,10 @@ def sersk_features(waves, variant):
     )
     from sersk.pipelines import make_svm_pipeline
 
-    if variant == "sersk":
-        return np.asarray(make_svm_pipeline()[:-2].fit_transform(waves), np.float64)
+    if variant in ("sersk", "sersk-voice"):
+        pipe = make_svm_pipeline(voice=variant == "sersk-voice")
+        front = pipe[: _step_index(pipe, "features") + 1]
+        return np.asarray(front.fit_transform(waves), np.float64)
     if variant == "prosody":
         return voiced_prosody(Prosody(sr=SR).fit_transform(waves))
     if variant == "egemaps":
@@ -234,6 +238,15 @@ def deep_frames(paths, n_mels, n_fft, hop_length, duration, trim_db=None, n_jobs
     return mel.transform(waves)
 
 
+def _step_index(pipe, name):
+    return [n for n, _ in pipe.steps].index(name)
+
+
+def _voice_last(variant):
+    """Whether a feature variant ends with make_svm_pipeline's voice functionals."""
+    return variant.split(" + ")[-1] == "sersk-voice"
+
+
 # (features, model, speaker adaptation) of the --experiments rows
 EXPERIMENTS = [
     ("classic", "svm", False),
@@ -242,21 +255,30 @@ EXPERIMENTS = [
     ("sersk-rich", "svm", False),
     ("sersk", "svm", False),
     ("sersk", "logreg", False),
+    ("sersk-voice", "svm", False),
+    ("sersk-voice", "logreg", False),
     ("sersk", "svm_tuned", False),
-    ("sersk + prosody", "svm", False),
-    ("sersk + prosody", "logreg", False),
-    ("sersk + egemaps", "svm", False),
-    ("sersk + egemaps", "logreg", False),
+    ("prosody + sersk", "svm", False),
+    ("prosody + sersk", "logreg", False),
+    ("egemaps + sersk", "svm", False),
+    ("egemaps + sersk", "logreg", False),
     ("sersk-0.1", "svm", True),
     ("sersk", "svm", True),
     ("sersk", "logreg", True),
-    ("sersk + prosody", "logreg", True),
-    ("sersk + egemaps", "svm", True),
-    ("sersk + egemaps", "logreg", True),
+    ("sersk-voice", "svm", True),
+    ("sersk-voice", "logreg", True),
+    ("prosody + sersk", "logreg", True),
+    ("egemaps + sersk", "svm", True),
+    ("egemaps + sersk", "logreg", True),
 ]
 
 
-def make_estimator(name, args, n_features, n_groups=24):
+def make_estimator(name, args, n_features, n_groups=24, voice_last=False):
+    if name == "svm" and voice_last:
+        # make_svm_pipeline's own steps after its features: scaler, voice
+        # weight, SVC
+        pipe = make_svm_pipeline(C=args.C, voice=True)
+        return pipe[_step_index(pipe, "standardscaler") :]
     if name == "svm":
         svc = SVC(C=args.C, gamma="scale", class_weight="balanced")
         return make_pipeline(StandardScaler(), svc)
@@ -330,7 +352,11 @@ def run_row(
         cv = GroupKFold(args.folds)
     if est is None:
         est = make_estimator(
-            model, args, Xs.shape[1] if Xs.ndim == 2 else 0, np.unique(gs).size
+            model,
+            args,
+            Xs.shape[1] if Xs.ndim == 2 else 0,
+            np.unique(gs).size,
+            voice_last=_voice_last(variant),
         )
     # inner speaker-independent splits: the grid search's folds, and the deep
     # models' early-stopping validation part (whole training speakers)
@@ -463,11 +489,12 @@ def main(argv=None):
 
     def features(variant):
         if variant not in pooled and " + " in variant and "trim" not in variant:
-            # "sersk + prosody": the default features and another set, of the
-            # clips trimmed as the default pipeline trims them
-            parts = [features(variant.split(" + ")[0])]
+            # "prosody + sersk": another set beside the default features, of
+            # the clips trimmed as the default pipeline trims them (the
+            # default's voice functionals stay the last columns)
+            parts = [features(variant.split(" + ")[-1])]
             trim_db = make_svm_pipeline().named_steps["audioloader"].trim_db
-            for extra in variant.split(" + ")[1:]:
+            for extra in variant.split(" + ")[:-1]:
                 if trim_db not in waves:
                     waves[trim_db] = timed(
                         None, load_waveforms, paths, trim_db, n_jobs=args.n_jobs
@@ -475,14 +502,14 @@ def main(argv=None):
                 parts.append(
                     timed(f"{extra} features", sersk_features, waves[trim_db], extra)
                 )
-            pooled[variant] = np.hstack(parts)
+            pooled[variant] = np.hstack(parts[1:] + parts[:1])
         if variant not in pooled:
-            if variant == "sersk":
+            if variant in ("sersk", "sersk-voice"):
                 pooled[variant] = timed(
-                    "sersk features (make_svm_pipeline, from the files)",
+                    f"{variant} features (make_svm_pipeline, from the files)",
                     sersk_features,
                     paths,
-                    "sersk",
+                    variant,
                 )
             elif variant.startswith("sersk"):
                 base, _, trim = variant.partition(" + ")
@@ -546,7 +573,13 @@ def main(argv=None):
             if speaker_norm:
                 # the test actors are standardised with their own unlabelled
                 # clips inside each fold (evaluate routes the speakers)
-                base = make_estimator(model, args, X.shape[1], np.unique(actors).size)
+                base = make_estimator(
+                    model,
+                    args,
+                    X.shape[1],
+                    np.unique(actors).size,
+                    voice_last=_voice_last(variant),
+                )
                 est = make_pipeline(SpeakerStandardizer(), base)
                 name += " + SpeakerStandardizer"
             row, _ = run_row(
@@ -750,10 +783,16 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
             "**sersk-rich**: `make_classic_features(stats=(mean, std, min, max, skew, "
             "kurtosis))` with the MFCC piece replaced by `MFCC(deltas=2)` (MFCC-40, "
             "deltas, delta-deltas), without trimming. **rich**: the same computed "
-            "with librosa directly. **+ prosody**: `sersk.features.Prosody` pooled "
+            "with librosa directly. **sersk-voice**: the features of "
+            "`make_svm_pipeline(voice=True)`: the sersk features, then the 65 clip "
+            "functionals of `sersk.features.VoiceFunctionals` (pitch, loudness, "
+            "jitter, shimmer, HNR, formants, spectral balance, rhythm; BSD), "
+            "and its **svm** is that pipeline's own steps (StandardScaler, the "
+            "voice block scaled by sqrt(1614 / 65), SVC). "
+            "**prosody +**: `sersk.features.Prosody` pooled "
             "over voiced frames (F0 in semitones, jitter, shimmer, HNR: mean, std, "
             "min, max; voiced fraction; loudness mean, std, max; 20 values) beside "
-            "the sersk features. **+ egemaps**: the 88 eGeMAPSv02 functionals of "
+            "the sersk features. **egemaps +**: the 88 eGeMAPSv02 functionals of "
             "`sersk.features.OpenSmile` (the optional `opensmile` extra, "
             "audEERING's research licence) beside the sersk features. "
             "**logreg**: StandardScaler + LogisticRegression(C="

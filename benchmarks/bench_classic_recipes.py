@@ -50,6 +50,7 @@ from sersk.features import (  # noqa: E402
     Prosody,
     SpeakerStandardizer,
     TimePooling,
+    VoiceFunctionals,
 )
 
 RICH_STATS = ("mean", "std", "min", "max", "skew", "kurtosis")
@@ -75,6 +76,8 @@ def compute_features(name, paths):
         return voiced_prosody(Prosody().fit_transform(waves))
     if base == "egemaps":
         return OpenSmile().fit_transform(waves)
+    if base == "voice":
+        return VoiceFunctionals(n_jobs=2).fit_transform(waves)
     if base == "classic":
         return ClassicFeatures().fit_transform(waves)
     stats = RICH_STATS
@@ -118,6 +121,7 @@ def main(argv=None):
             "rich_trim+prosody_trim",
             "rich_trim+egemaps_trim",
             "rich_trim+prosody_trim+egemaps_trim",
+            "rich_trim+voice_trim",
         ],
     )
     parser.add_argument(

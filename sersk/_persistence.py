@@ -87,6 +87,7 @@ _SERSK_TYPES = (
     "RMS",
     "SpectralContrast",
     "TimePooling",
+    "VoiceFunctionals",
     "ZeroCrossingRate",
 )
 # The scikit-learn types of the sersk pipelines (skops trusts the public
@@ -100,10 +101,13 @@ _SKLEARN_TYPES = (
     "sklearn.pipeline.FeatureUnion",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
     "sklearn.svm._classes.SVC",
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
 )
+# sersk functions a classic part may hold (in a FunctionTransformer)
+_SERSK_FUNCTIONS = ("sersk.pipelines._weigh_last_block",)
 _DEEP_CLASSIFIERS = (
     "CRNNClassifier",
     "CNNClassifier",
@@ -167,7 +171,7 @@ def _sersk_classes():
 def _trusted_types():
     """The fixed allowlist given to :func:`skops.io.loads`."""
     names = [f"{c.__module__}.{c.__qualname__}" for c in _sersk_classes().values()]
-    return sorted({*names, *_SKLEARN_TYPES})
+    return sorted({*names, *_SKLEARN_TYPES, *_SERSK_FUNCTIONS})
 
 
 def _deep_classifier_types():

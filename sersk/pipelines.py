@@ -10,7 +10,8 @@ grid-searched (``set_params(svc__C=...)``), cross-validated with
 Classic pipelines::
 
     AudioLoader -> make_classic_features (pooled ZCR, RMS, MFCC, chroma, mel,
-    contrast) -> StandardScaler -> SVC | RandomForestClassifier
+    contrast) [+ VoiceFunctionals] -> StandardScaler [-> block weight]
+    -> SVC | RandomForestClassifier
 
 Deep pipelines::
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier, VotingClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from ._embedding_pipeline import make_embedding_pipeline
@@ -71,14 +72,50 @@ def _front(sr, duration, from_waveforms, n_jobs, lazy=False, trim_db=None):
     return [("audioloader", loader)]
 
 
-def _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas):
-    from .features import MFCC, TimePooling, make_classic_features
+def _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas, voice=False):
+    from .features import MFCC, TimePooling, VoiceFunctionals, make_classic_features
 
     union = make_classic_features(sr, n_mfcc=n_mfcc, n_mels=n_mels, stats=stats)
     if mfcc_deltas:
         mfcc = MFCC(sr=sr, n_mfcc=n_mfcc, n_mels=n_mels, deltas=mfcc_deltas)
         union.set_params(mfcc=make_pipeline(mfcc, TimePooling(stats=stats)))
+    if voice:
+        # last, so that _weigh_last_block finds it
+        union.transformer_list.append(("voice", VoiceFunctionals(sr=sr)))
     return union
+
+
+def _weigh_last_block(X, *, n_last):
+    """Scale the last ``n_last`` (standardised) columns by ``sqrt(n_rest / n_last)``.
+
+    After standard scaling every column adds the same expected amount to the
+    squared distance of an RBF kernel, so a block of a few dozen voice
+    functionals beside some 1,600 spectral statistics would barely move it.
+    This weight gives the last block the same share of the distance as all
+    the columns before it. It depends only on the number of columns, so the
+    step is stateless.
+    """
+    import numpy as np
+
+    X = np.array(X, dtype=np.float64, copy=True)
+    n_rest = X.shape[1] - n_last
+    if n_rest > 0:
+        X[:, n_rest:] *= np.sqrt(n_rest / n_last)
+    return X
+
+
+def _voice_weight_step():
+    from .features import VoiceFunctionals
+
+    n_voice = len(VoiceFunctionals().get_feature_names_out())
+    return (
+        "voiceweight",
+        FunctionTransformer(
+            _weigh_last_block,
+            kw_args={"n_last": n_voice},
+            feature_names_out="one-to-one",
+        ),
+    )
 
 
 def make_svm_pipeline(
@@ -94,6 +131,7 @@ def make_svm_pipeline(
     n_mels=128,
     stats=RICH_STATS,
     mfcc_deltas=2,
+    voice=False,
     from_waveforms=False,
     memory=None,
     n_jobs=None,
@@ -103,12 +141,14 @@ def make_svm_pipeline(
 
     The baseline of most SER papers: per-clip statistics of MFCC, chroma,
     mel spectrogram, spectral contrast, zero-crossing rate and RMS
-    (:func:`~sersk.features.make_classic_features`), scaled, fed to
+    (:func:`~sersk.features.make_classic_features`), optionally with clip
+    functionals of pitch, loudness, voice quality, formants, spectral balance
+    and rhythm (:class:`~sersk.features.VoiceFunctionals`), scaled, fed to
     ``SVC(kernel="rbf", C=C, gamma=gamma)``. The defaults are the best
     speaker-independent recipe measured by
-    ``benchmarks/bench_classic_recipes.py`` (``docs/results.md``): leading
-    and trailing silence trimmed, six statistics, MFCC deltas and
-    delta-deltas, balanced class weights.
+    ``benchmarks/bench_classic_recipes.py`` (``docs/results.md``) at the
+    default's feature cost: leading and trailing silence trimmed, six
+    statistics, MFCC deltas and delta-deltas, balanced class weights.
 
     Parameters
     ----------
@@ -144,6 +184,15 @@ def make_svm_pipeline(
     mfcc_deltas : {0, 1, 2}, default=2
         Append the MFCC deltas (1) or deltas and delta-deltas (2) to the MFCC
         piece.
+    voice : bool, default=False
+        Append :class:`~sersk.features.VoiceFunctionals` (branch ``voice`` of
+        the ``features`` union) and, after the scaler, a ``voiceweight`` step
+        that scales those standardised columns by ``sqrt(n_spectral /
+        n_voice)``, so that the few voice functionals weigh as much in the
+        RBF kernel's distance as the many spectral statistics together.
+        Off by default because the functionals cost several times the
+        spectral features (``benchmarks/bench_voice.py``); the results page
+        gives what they add, with and without speaker adaptation.
     from_waveforms : bool, default=False
         Start from 2-D float32 waveforms ``(n_clips, n_samples)`` instead of
         file paths (no AudioLoader step).
@@ -151,7 +200,8 @@ def make_svm_pipeline(
         Passed to :class:`~sklearn.pipeline.Pipeline` to cache the fitted
         transformers (features are then computed once per training set).
     n_jobs : int or None, default=None
-        Files read in parallel by the AudioLoader.
+        Files read in parallel by the AudioLoader, and clips processed in
+        parallel by the voice functionals.
     random_state : int, RandomState or None, default=None
         Seed of the SVC (``SVC(random_state=...)``); the RBF SVM itself is
         deterministic, so this only matters to SVC features that draw random
@@ -161,8 +211,8 @@ def make_svm_pipeline(
     -------
     pipeline : sklearn.pipeline.Pipeline
         Steps ``audioloader`` (unless ``from_waveforms`` without
-        ``trim_db``), ``features``, ``standardscaler`` and ``svc`` (or
-        ``calibratedclassifiercv``).
+        ``trim_db``), ``features``, ``standardscaler``, ``voiceweight``
+        (with ``voice=True``) and ``svc`` (or ``calibratedclassifiercv``).
 
     See Also
     --------
@@ -172,7 +222,7 @@ def make_svm_pipeline(
     Notes
     -----
     Insert :class:`~sersk.features.SpeakerStandardizer` after the features
-    for speaker adaptation (it needs a few unlabelled clips of every new
+    (before ``standardscaler``) for speaker adaptation (it needs a few unlabelled clips of every new
     speaker; see the evaluation guide). The speaker-independent scores of
     this recipe and its variants are in ``docs/results.md``.
 
@@ -204,11 +254,18 @@ def make_svm_pipeline(
         clf = ("svc", svc)
     steps = [
         *_front(sr, duration, from_waveforms, n_jobs, trim_db=trim_db),
-        ("features", _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas)),
+        (
+            "features",
+            _classic_features(sr, n_mfcc, n_mels, stats, mfcc_deltas, voice=voice),
+        ),
         ("standardscaler", StandardScaler()),
+        *([_voice_weight_step()] if voice else []),
         clf,
     ]
-    return Pipeline(steps, memory=memory)
+    pipe = Pipeline(steps, memory=memory)
+    if voice and n_jobs is not None:
+        pipe.set_params(features__voice__n_jobs=n_jobs)
+    return pipe
 
 
 def make_random_forest_pipeline(

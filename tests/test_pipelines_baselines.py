@@ -12,7 +12,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from sersk import load_model, save_model
 from sersk.evaluation import evaluate
+from sersk.features import VoiceFunctionals
 from sersk.pipelines import (
     make_cnn_lstm_pipeline,
     make_cnn_pipeline,
@@ -55,6 +57,16 @@ def test_svm_pipeline_structure_and_defaults():
         "svc",
     ]
     params = pipe.get_params()
+    voiced = make_svm_pipeline(voice=True)
+    assert [name for name, _ in voiced.steps] == [
+        "audioloader",
+        "features",
+        "standardscaler",
+        "voiceweight",
+        "svc",
+    ]
+    assert isinstance(voiced.get_params()["features__voice"], VoiceFunctionals)
+    assert "features__voice" not in params
     assert params["svc__C"] == 10.0
     assert params["svc__gamma"] == "scale"
     assert params["svc__kernel"] == "rbf"
@@ -212,3 +224,42 @@ def test_deep_pipeline_fits_on_tiny_waveforms():
     proba = pipe.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert len(pipe[-1].history_) == 2
+
+
+def test_voice_block_is_appended_and_weighted_as_all_spectral_columns_together(
+    tmp_path,
+):
+    X, y, _ = _tones(n_per_class=4)
+    pipe = make_svm_pipeline(from_waveforms=True, **{**SMALL, "voice": True})
+    pipe.fit(X, y)
+    n_voice = len(VoiceFunctionals().get_feature_names_out())
+    step = [name for name, _ in pipe.steps].index
+    names = pipe[: step("standardscaler")].get_feature_names_out()
+    assert all(n.startswith("voice__") for n in names[-n_voice:])
+    assert not any(n.startswith("voice__") for n in names[:-n_voice])
+    n_rest = len(names) - n_voice
+    scaled = pipe[: step("voiceweight")].transform(X)
+    weighted = pipe[: step("svc")].transform(X)
+    np.testing.assert_allclose(weighted[:, :n_rest], scaled[:, :n_rest])
+    np.testing.assert_allclose(
+        weighted[:, n_rest:], scaled[:, n_rest:] * np.sqrt(n_rest / n_voice)
+    )
+    # the summed variance of the voice block equals that of the rest (the
+    # constant columns of a tone have none)
+    var = weighted.var(axis=0)
+    live = scaled.var(axis=0) > 0.5
+    ratio = var[n_rest:][live[n_rest:]].mean() / var[:n_rest][live[:n_rest]].mean()
+    np.testing.assert_allclose(ratio, n_rest / n_voice, rtol=1e-6)
+    # the default pipeline saves and loads as a model file (the weight step is
+    # on the allowlist of trusted types)
+    path = tmp_path / "svm.sersk"
+    save_model(pipe, path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+    assert loaded.predict(X).tolist() == y.tolist()
+
+
+def test_voice_functionals_take_the_pipeline_n_jobs():
+    pipe = make_svm_pipeline(voice=True, n_jobs=2)
+    assert pipe.get_params()["features__voice__n_jobs"] == 2
+    assert pipe.get_params()["audioloader__n_jobs"] == 2

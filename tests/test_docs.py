@@ -88,7 +88,8 @@ def test_readme_quick_start_and_console_script():
     readme = (ROOT / "README.md").read_text()
     assert (
         "python3 -m pip install torch==2.13.0 && python3 -m pip install -e "
-        '".[dev,opensmile,embeddings,distributed]" && sersk demo' in readme
+        '".[dev,opensmile,embeddings,distributed,serve,ray,vad,listen]" && sersk demo'
+        in readme
     )
     assert "\npython -m pytest\n" in readme
     pyproject = (ROOT / "pyproject.toml").read_text()

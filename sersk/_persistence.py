@@ -106,8 +106,12 @@ _SKLEARN_TYPES = (
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
 )
-# sersk functions a classic part may hold (in a FunctionTransformer)
-_SERSK_FUNCTIONS = ("sersk.pipelines._weigh_last_block",)
+# other sersk types a classic part may hold: the pipeline class of
+# make_svm_pipeline and a function of a FunctionTransformer
+_SERSK_FUNCTIONS = (
+    "sersk._augmented_pipeline.AugmentedPipeline",
+    "sersk.pipelines._weigh_last_block",
+)
 _DEEP_CLASSIFIERS = (
     "CRNNClassifier",
     "CNNClassifier",

@@ -34,9 +34,11 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
+from ._augmented_pipeline import AugmentedPipeline, speed_perturb
 from ._embedding_pipeline import make_embedding_pipeline
 
 __all__ = [
+    "AugmentedPipeline",
     "make_cnn_lstm_pipeline",
     "make_cnn_pipeline",
     "make_crnn_pipeline",
@@ -45,6 +47,7 @@ __all__ = [
     "make_random_forest_pipeline",
     "make_rnn_pipeline",
     "make_svm_pipeline",
+    "speed_perturb",
 ]
 
 
@@ -132,6 +135,7 @@ def make_svm_pipeline(
     stats=RICH_STATS,
     mfcc_deltas=2,
     voice=False,
+    speed_factors=(0.9, 1.1),
     from_waveforms=False,
     memory=None,
     n_jobs=None,
@@ -148,7 +152,9 @@ def make_svm_pipeline(
     speaker-independent recipe measured by
     ``benchmarks/bench_classic_recipes.py`` (``docs/results.md``) at the
     default's feature cost: leading and trailing silence trimmed, six
-    statistics, MFCC deltas and delta-deltas, balanced class weights.
+    statistics, MFCC deltas and delta-deltas, balanced class weights, and
+    training on speed-perturbed copies of the training clips as well
+    (:class:`AugmentedPipeline`).
 
     Parameters
     ----------
@@ -193,6 +199,12 @@ def make_svm_pipeline(
         Off by default because the functionals cost several times the
         spectral features (``benchmarks/bench_voice.py``); the results page
         gives what they add, with and without speaker adaptation.
+    speed_factors : tuple of float or None, default=(0.9, 1.1)
+        Fit also on copies of every training clip played this many times
+        faster (speed perturbation: new versions of the training voices);
+        prediction is unchanged. None fits on the clips alone. Fitting
+        computes the features of ``1 + len(speed_factors)`` times the
+        training clips.
     from_waveforms : bool, default=False
         Start from 2-D float32 waveforms ``(n_clips, n_samples)`` instead of
         file paths (no AudioLoader step).
@@ -209,9 +221,11 @@ def make_svm_pipeline(
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
-        Steps ``audioloader`` (unless ``from_waveforms`` without
-        ``trim_db``), ``features``, ``standardscaler``, ``voiceweight``
+    pipeline : AugmentedPipeline
+        A :class:`~sklearn.pipeline.Pipeline` (whose ``fit`` adds the
+        perturbed copies) of the steps ``audioloader`` (unless
+        ``from_waveforms`` without ``trim_db``), ``features``,
+        ``standardscaler``, ``voiceweight``
         (with ``voice=True``) and ``svc`` (or ``calibratedclassifiercv``).
 
     See Also
@@ -262,7 +276,7 @@ def make_svm_pipeline(
         *([_voice_weight_step()] if voice else []),
         clf,
     ]
-    pipe = Pipeline(steps, memory=memory)
+    pipe = AugmentedPipeline(steps, speed_factors=speed_factors, memory=memory)
     if voice and n_jobs is not None:
         pipe.set_params(features__voice__n_jobs=n_jobs)
     return pipe

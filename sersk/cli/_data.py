@@ -10,13 +10,15 @@ from ._model import default_duration
 _AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
 
 
-def load_data(args, loader):
+def load_data(args, loader, *, with_source=False):
     """Waveforms, labels, speaker ids and a description of the corpus.
 
     ``loader`` is the :class:`~sersk.features.AudioLoader` of the pipeline
     being trained: the corpus is read (or the synthetic clips are padded) by a
     copy of it, so the clips are exactly what the saved model expects. Files
-    are read lazily, chunk by chunk, by the feature extraction.
+    are read lazily, chunk by chunk, by the feature extraction. With
+    ``with_source=True`` a fifth value is what the loader read: the file
+    paths, or the synthetic waveforms.
     """
     import numpy as np
     from sklearn.base import clone
@@ -40,8 +42,10 @@ def load_data(args, loader):
             f"synthetic speech: {len(y)} clips of {duration:g} s, "
             f"{np.unique(groups).size} speakers"
         )
-        X = loader.transform(np.asarray(X, dtype=np.float32))
-        return X, np.asarray(y), np.asarray(groups), desc
+        source = np.asarray(X, dtype=np.float32)
+        X = loader.transform(source)
+        out = X, np.asarray(y), np.asarray(groups), desc
+        return (*out, source) if with_source else out
 
     corpus_loader = getattr(datasets, f"load_{args.corpus}")
     kwargs = {"on_invalid": getattr(args, "on_invalid", "raise")}
@@ -72,7 +76,8 @@ def load_data(args, loader):
     n_spk = "unknown" if bunch.groups is None else np.unique(bunch.groups).size
     desc = f"{args.corpus}: {len(bunch.target)} clips, {n_spk} speakers"
     groups = None if bunch.groups is None else np.asarray(bunch.groups)
-    return X, np.asarray(bunch.target), groups, desc
+    out = X, np.asarray(bunch.target), groups, desc
+    return (*out, np.asarray(bunch.data)) if with_source else out
 
 
 def expand_inputs(inputs):

@@ -13,7 +13,7 @@ from ._common import (
     log,
     transform_in_chunks,
 )
-from ._model import build_pipeline, split_pipeline
+from ._model import build_pipeline, split_pipeline, with_perturbed_copies
 
 
 def run(args):
@@ -49,6 +49,7 @@ def run(args):
     )
     F = transform_in_chunks(front, loader.transform(X), quiet=args.quiet)
     log(args, f"Features: {F.shape[1:]} per clip. Cross-validating {args.model} ...")
+    head, F = with_perturbed_copies(pipeline, head, X, F, quiet=args.quiet)
     result = evaluate(head, F, y, groups=groups, cv=args.folds)
     check_interrupted()
     title = (

@@ -15,7 +15,7 @@ from ._common import (
 )
 from ._data import load_data
 from ._features import features_of, on_cluster
-from ._model import build_pipeline, split_pipeline
+from ._model import build_pipeline, split_pipeline, with_perturbed_copies
 
 _REPORT_SUFFIXES = {".md", ".markdown", ".txt"}
 
@@ -53,7 +53,7 @@ def run(args):
     pipeline = build_pipeline(args)
     loader, front, head = split_pipeline(pipeline)
     with on_cluster(args) as client:
-        X, y, groups, desc = load_data(args, loader)
+        X, y, groups, desc, source = load_data(args, loader, with_source=True)
         log(args, f"Loaded {desc}.")
         if args.cv == "speaker" and groups is None:
             raise CLIError(
@@ -62,6 +62,7 @@ def run(args):
                 "--cv random for a speaker-dependent estimate"
             )
         F = features_of(client, front, X, quiet=args.quiet)
+        head, F = with_perturbed_copies(pipeline, head, source, F, quiet=args.quiet)
         if args.cv == "speaker":
             cv = args.folds
             title = f"{args.model} on {desc}: speaker-independent {args.folds}-fold CV"

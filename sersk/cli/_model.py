@@ -17,6 +17,7 @@ __all__ = [
     "default_duration",
     "model_duration",
     "split_pipeline",
+    "with_perturbed_copies",
 ]
 
 # model name of the command line -> factory of sersk.pipelines
@@ -149,6 +150,35 @@ def _stateless(step):
     if isinstance(step, FeatureUnion):
         return all(_stateless(t) for _, t in step.transformer_list)
     return not get_tags(step).requires_fit
+
+
+def with_perturbed_copies(pipeline, head, source, F, *, quiet):
+    """The head to fit, and its ``X``, for a pipeline that may augment.
+
+    For an :class:`~sersk.pipelines.AugmentedPipeline` (``make_svm_pipeline``'s
+    speed perturbation) the features of the perturbed copies of every clip
+    are computed once, beside ``F``, and the head is fitted through row
+    indices on the rows of a fold and their copies, exactly as the
+    pipeline's own ``fit`` would; otherwise ``(head, F)``.
+    """
+    from .._augmented_pipeline import _RowsWithCopies, perturbed_copies
+    from ._common import transform_in_chunks
+
+    loader, front, _ = split_pipeline(pipeline)
+    copies = []
+    for k, waves in enumerate(perturbed_copies(pipeline, source)):
+        factor = pipeline.speed_factors[k]
+        copies.append(
+            transform_in_chunks(
+                front,
+                loader.transform(waves),
+                quiet=quiet,
+                desc=f"features x{factor:g} speed",
+            )
+        )
+    if not copies:
+        return head, F
+    return _RowsWithCopies(head, F, copies), _RowsWithCopies.index(len(F))
 
 
 def split_pipeline(pipeline):

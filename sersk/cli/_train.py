@@ -6,7 +6,12 @@ import time
 
 from ._common import check_interrupted, check_out_path, log, transform_in_chunks
 from ._data import load_data
-from ._model import build_pipeline, model_duration, split_pipeline
+from ._model import (
+    build_pipeline,
+    model_duration,
+    split_pipeline,
+    with_perturbed_copies,
+)
 from ._parser import DEEP_MODELS
 
 
@@ -30,10 +35,11 @@ def run(args):
     t0 = time.perf_counter()
     pipeline = build_pipeline(args)
     loader, front, head = split_pipeline(pipeline)
-    X, y, groups, desc = load_data(args, loader)
+    X, y, groups, desc, source = load_data(args, loader, with_source=True)
     log(args, f"Loaded {desc}.")
     F = transform_in_chunks(front, X, quiet=args.quiet)
-    log(args, f"Training {args.model} on {F.shape[0]} clips ...")
+    head, F = with_perturbed_copies(pipeline, head, source, F, quiet=args.quiet)
+    log(args, f"Training {args.model} on {len(F)} clips ...")
     fit_head(head, F, y, groups, args.model in DEEP_MODELS)
     check_interrupted()  # skorch stops at Ctrl-C without raising
     classes = [str(c) for c in pipeline.classes_]

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils.metadata_routing import _routing_enabled
 from sklearn.utils.validation import (
     _check_feature_names_in,
     check_is_fitted,
@@ -33,6 +34,7 @@ __all__ = [
     "StrOptions",
     "_check_feature_names_in",
     "_fit_context",
+    "_routing_enabled",
     "check_is_fitted",
     "validate_data",
     "validate_params",

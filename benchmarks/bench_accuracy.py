@@ -238,6 +238,20 @@ def deep_frames(paths, n_mels, n_fft, hop_length, duration, trim_db=None, n_jobs
     return mel.transform(waves)
 
 
+def speed_copies(paths, variant):
+    """Features of the speed-perturbed copies of every clip that
+    make_svm_pipeline() (``voice=True`` for sersk-voice) trains on besides the
+    clips: one array per speed factor, computed as its fit computes them."""
+    from sersk._augmented_pipeline import perturbed_copies
+
+    pipe = make_svm_pipeline(voice=variant == "sersk-voice")
+    front = pipe[: _step_index(pipe, "features") + 1]
+    return [
+        np.asarray(front.fit_transform(waves), np.float64)
+        for waves in perturbed_copies(pipe, paths)
+    ]
+
+
 def _step_index(pipe, name):
     return [n for n, _ in pipe.steps].index(name)
 
@@ -253,8 +267,10 @@ EXPERIMENTS = [
     ("rich", "svm", False),
     ("sersk-0.1", "svm", False),
     ("sersk-rich", "svm", False),
+    ("sersk", "svm-noaug", False),
     ("sersk", "svm", False),
     ("sersk", "logreg", False),
+    ("sersk-voice", "svm-noaug", False),
     ("sersk-voice", "svm", False),
     ("sersk-voice", "logreg", False),
     ("sersk", "svm_tuned", False),
@@ -263,8 +279,10 @@ EXPERIMENTS = [
     ("egemaps + sersk", "svm", False),
     ("egemaps + sersk", "logreg", False),
     ("sersk-0.1", "svm", True),
+    ("sersk", "svm-noaug", True),
     ("sersk", "svm", True),
     ("sersk", "logreg", True),
+    ("sersk-voice", "svm-noaug", True),
     ("sersk-voice", "svm", True),
     ("sersk-voice", "logreg", True),
     ("prosody + sersk", "logreg", True),
@@ -274,6 +292,8 @@ EXPERIMENTS = [
 
 
 def make_estimator(name, args, n_features, n_groups=24, voice_last=False):
+    if name == "svm-noaug":
+        name = "svm"  # the same classifier; its rows get no perturbed copies
     if name == "svm" and voice_last:
         # make_svm_pipeline's own steps after its features: scaler, voice
         # weight, SVC
@@ -547,6 +567,33 @@ def main(argv=None):
             )
         return deep[trim_db]
 
+    copies = {}  # variant -> features of the speed-perturbed copies
+
+    def row_input(model, variant, X, est=None):
+        """X and estimator of a row: the svm of make_svm_pipeline() also
+        trains on the speed-perturbed copies of the training clips."""
+        if model != "svm" or variant not in ("sersk", "sersk-voice"):
+            return X, est
+        from sersk._augmented_pipeline import _RowsWithCopies
+
+        if variant not in copies:
+            copies[variant] = timed(
+                f"{variant} features of the speed-perturbed copies",
+                speed_copies,
+                paths,
+                variant,
+            )
+        if est is None:
+            est = make_estimator(
+                model,
+                args,
+                X.shape[1],
+                np.unique(actors).size,
+                voice_last=_voice_last(variant),
+            )
+        rows = _RowsWithCopies.index(len(X))
+        return rows, _RowsWithCopies(est, X, copies[variant])
+
     rows = []
     for model in args.models:
         if model in ("cnn", "crnn"):
@@ -554,10 +601,19 @@ def main(argv=None):
             variant = f"log-mel {X.shape[1]}x{X.shape[2]}"
         else:
             X, variant = features(args.features), args.features
+        X, est = row_input(model, variant, X)
         for label_key in args.label_sets:
             for protocol in args.protocols:
                 row, _ = run_row(
-                    model, protocol, label_sets[label_key], X, y, actors, args, variant
+                    model,
+                    protocol,
+                    label_sets[label_key],
+                    X,
+                    y,
+                    actors,
+                    args,
+                    variant,
+                    est,
                 )
                 rows.append(row)
                 write_page(args, rows, [], timings, len(paths), len(set(actors)))
@@ -582,6 +638,7 @@ def main(argv=None):
                 )
                 est = make_pipeline(SpeakerStandardizer(), base)
                 name += " + SpeakerStandardizer"
+            X, est = row_input(model, variant, X, est)
             row, _ = run_row(
                 model, "speaker", "8 emotions", X, y, actors, args, name, est
             )
@@ -759,7 +816,9 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
         "**classic** is the reference recipe of the issue computed with librosa "
         "directly (MFCC, chroma, power mel, contrast, ZCR, RMS; mean and std). "
         f"SVM: StandardScaler + RBF SVC(C={args.C:g}, gamma='scale', "
-        "class_weight='balanced'), the classifier of `make_svm_pipeline()`; RF: "
+        "class_weight='balanced'), the classifier of `make_svm_pipeline()`, "
+        "trained (as that pipeline is) on the training clips and their "
+        "speed-perturbed copies (x0.9, x1.1), tested on the clips alone; RF: "
         f"RandomForestClassifier({args.trees} trees) on the same features. "
         "Deep rows (if any): sersk `AudioLoader(duration="
         f"{args.duration:g})` + `MelSpectrogram(n_mels={args.n_mels}, n_fft=1024, "
@@ -788,7 +847,11 @@ def write_page(args, rows, experiments, timings, n_clips, n_actors):
             "functionals of `sersk.features.VoiceFunctionals` (pitch, loudness, "
             "jitter, shimmer, HNR, formants, spectral balance, rhythm; BSD), "
             "and its **svm** is that pipeline's own steps (StandardScaler, the "
-            "voice block scaled by sqrt(1614 / 65), SVC). "
+            "voice block scaled by sqrt(1614 / 65), SVC). **svm** on sersk and "
+            "sersk-voice features is the default recipe: it trains on the "
+            "training clips and on their speed-perturbed copies (x0.9, x1.1; "
+            "`AugmentedPipeline`), as `make_svm_pipeline()` does; "
+            "**svm-noaug** is the same without the copies. "
             "**prosody +**: `sersk.features.Prosody` pooled "
             "over voiced frames (F0 in semitones, jitter, shimmer, HNR: mean, std, "
             "min, max; voiced fraction; loudness mean, std, max; 20 values) beside "

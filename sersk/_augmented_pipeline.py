@@ -52,6 +52,34 @@ def _n_samples(value):
         return None
 
 
+def _raw_waves(pipeline, X):
+    """The clips of ``X`` as 1-D arrays, before the pipeline's own loading.
+
+    With an AudioLoader first, a copy of it loads them untrimmed and at their
+    native length (the pipeline's loader trims and pads each perturbed copy
+    afterwards, as it will the clips it predicts); otherwise ``X`` holds the
+    waveforms already.
+    """
+    from .features import AudioLoader
+
+    first = pipeline.steps[0][1]
+    if isinstance(first, AudioLoader):
+        loader = first.__class__(**first.get_params())
+        loader.set_params(trim_db=None, duration=None, lazy=False)
+        X = loader.fit_transform(X)
+    return [np.asarray(w) for w in X]
+
+
+def _tiled(params, n, reps):
+    """Fit parameters with one value per clip repeated for the copies."""
+    return {
+        key: np.concatenate([np.asarray(value)] * reps)
+        if _n_samples(value) == n
+        else value
+        for key, value in params.items()
+    }
+
+
 class AugmentedPipeline(Pipeline):
     """A :class:`~sklearn.pipeline.Pipeline` that fits on speed-perturbed
     copies of its training clips as well as the clips themselves.
@@ -148,20 +176,10 @@ class AugmentedPipeline(Pipeline):
         return factors
 
     def _augmented(self, X, y, params):
-        from .features import AudioLoader
         from .features._base import ragged_array
 
         factors = self._factors()
-        first = self.steps[0][1]
-        if isinstance(first, AudioLoader):
-            # untrimmed and at native length: the pipeline's own loader trims
-            # and pads every copy, as it will the clips it predicts
-            loader = first.__class__(**first.get_params())
-            loader.set_params(trim_db=None, duration=None, lazy=False)
-            waves = loader.fit_transform(X)
-        else:
-            waves = X
-        waves = [np.asarray(w) for w in waves]
+        waves = _raw_waves(self, X)
         n = len(waves)
         if y is not None and len(y) != n:
             raise ValueError(
@@ -178,13 +196,7 @@ class AugmentedPipeline(Pipeline):
         X_aug = ragged_array(waves + copies)
         reps = len(factors) + 1
         y_aug = None if y is None else np.concatenate([np.asarray(y)] * reps)
-        params_aug = {}
-        for key, value in params.items():
-            if _n_samples(value) == n:
-                params_aug[key] = np.concatenate([np.asarray(value)] * reps)
-            else:
-                params_aug[key] = value
-        return X_aug, y_aug, params_aug
+        return X_aug, y_aug, _tiled(params, n, reps)
 
     def fit(self, X, y=None, **params):
         """Fit the pipeline on the clips and their speed-perturbed copies.
@@ -243,7 +255,6 @@ def perturbed_copies(pipeline, X):
     is yielded for another pipeline or without factors. One factor's copies
     are in memory at a time.
     """
-    from .features import AudioLoader
     from .features._base import ragged_array
 
     if not isinstance(pipeline, AugmentedPipeline):
@@ -251,14 +262,7 @@ def perturbed_copies(pipeline, X):
     factors = pipeline._factors()
     if not factors:
         return
-    first = pipeline.steps[0][1]
-    if isinstance(first, AudioLoader):
-        loader = first.__class__(**first.get_params())
-        loader.set_params(trim_db=None, duration=None, lazy=False)
-        waves = loader.fit_transform(X)
-    else:
-        waves = X
-    waves = [np.asarray(w) for w in waves]
+    waves = _raw_waves(pipeline, X)
     for f in factors:
         yield ragged_array([speed_perturb(w, f) for w in waves])
 
@@ -336,12 +340,7 @@ class _RowsWithCopies:
         reps = 1 + len(self.copies)
         Xs = [self._take(self.features, rows)]
         Xs += [self._take(C, rows) for C in self.copies]
-        tiled = {
-            k: np.concatenate([np.asarray(v)] * reps)
-            if _n_samples(v) == len(rows)
-            else v
-            for k, v in params.items()
-        }
+        tiled = _tiled(params, len(rows), reps)
         self.estimator.fit(
             np.concatenate(Xs), np.concatenate([np.asarray(y)] * reps), **tiled
         )

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 from ..exceptions import AudioReadError, InvalidAudioError
+from ..segmentation._timeline import _windows
 from ._common import CLIError, check_out_path, emit
 from ._data import expand_inputs
 
@@ -19,27 +20,6 @@ _BATCH = 64
 _BATCH_SAMPLES = 2**22
 # frames read from the file at a time (one window's worth when that is more)
 _BLOCK = 2**16
-
-
-def _windows(n, sr, seconds, hop):
-    """``(start, end)`` sample bounds of windows sliding over ``n`` samples.
-
-    A generator: a 30-minute file at ``--hop 0.02`` has 90,000 windows.
-    """
-    win = max(1, round(seconds * sr))
-    step = max(1, round(hop * sr))
-    if n < win:
-        yield 0, n
-        return
-    start = 0
-    while start + win <= n:
-        yield start, start + win
-        start += step
-    last_end = start - step + win
-    # audio left uncovered after the last full window: one shorter window (with
-    # --hop longer than the window the next start may lie past the end: none)
-    if start < n and n - last_end >= win / 2:
-        yield start, n
 
 
 class _Stream:

@@ -538,50 +538,33 @@ def test_cli_serve_errors(model_path):
     assert "--port must be 0 to 65535 (0: any free port); got 70000" in out.stderr
 
 
-def test_cli_serve_without_the_extra_names_it(model_path):
-    # a Python where Starlette cannot be imported (None in sys.modules blocks it)
-    code = (
-        "import sys\n"
-        "sys.modules['starlette'] = None\n"
-        "from sersk.cli import main\n"
-        f"sys.exit(main(['serve', {str(model_path)!r}]))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
+def _python_without(module, code):
+    """Run ``code`` in a Python where ``module`` cannot be imported (None in
+    sys.modules blocks it)."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys\nsys.modules[{module!r}] = None\n{code}"],
         capture_output=True,
         text=True,
         env=_env(),
         timeout=120,
     )
+
+
+def test_cli_serve_without_the_extra_names_it(model_path):
+    main = "from sersk.cli import main\nsys.exit(main({}))"
+    out = _python_without("starlette", main.format(["serve", str(model_path)]))
     assert out.returncode == 1
     assert "pip install 'sersk[serve]'" in out.stderr
     assert "(starlette)" in out.stderr
     # the default segmentation without the VAD: named at start, not per request
-    code = (
-        "import sys\n"
-        "sys.modules['silero_vad'] = None\n"
-        "from sersk.cli import main\n"
-        f"sys.exit(main(['serve', {str(model_path)!r}, '--port', '0']))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
+    out = _python_without(
+        "silero_vad", main.format(["serve", str(model_path), "--port", "0"])
     )
     assert out.returncode == 1
     assert "sersk serve: error:" in out.stderr
     assert "pip install 'sersk[vad]'" in out.stderr
     # sersk itself imports without it
-    code = "import sys\nsys.modules['starlette'] = None\nimport sersk, sersk.serve\nprint('ok')"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-    )
+    out = _python_without("starlette", "import sersk, sersk.serve\nprint('ok')")
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 

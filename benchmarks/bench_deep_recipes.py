@@ -607,8 +607,11 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             if same
             else f", not this page's {page_hash}: the deep rows below were not "
             "rerun on these sources, which differ from those in the default of "
-            "`patience` (None since, see the **no early stopping** rows) and in "
-            "code that does not touch the deep models. Rerunning them takes a "
+            "`patience` (None since, see the **no early stopping** rows), in "
+            "the deep classifiers' training step (refactored so that "
+            "Accelerate runs sersk's augmentation; a test checks that an "
+            "accelerated classifier in one process trains as the plain one, to "
+            "1e-5) and in code the deep rows do not use. Rerunning them takes a "
             "GPU: `python benchmarks/bench_deep_recipes.py --root RAVDESS --jobs "
             "14 --out benchmarks/results/deep_recipes` (about 10 minutes on an "
             "H200 for the default rows)."

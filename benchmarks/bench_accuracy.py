@@ -727,6 +727,7 @@ def targets_section(rows, experiments):
                 f"({verdict} the {target:.2f} target)."
             )
     lines += _parity_lines(si)
+    lines += _speed_perturbation_lines(si)
     for model in ("svm", "rf", "cnn", "crnn"):
         pair = {
             r["protocol"]: _uar(r)
@@ -752,6 +753,27 @@ def _table(rows):
     import pandas as pd
 
     return pd.DataFrame([{k: v for k, v in r.items() if k[0] != "_"} for r in rows])
+
+
+def _speed_perturbation_lines(si):
+    """The default SVM (speed perturbation) against the same SVM without the
+    copies, fold by fold (the folds are the same, so the difference is paired)."""
+    plain = {r["features"]: r for r in si if r["model"] == "svm-noaug"}
+    lines, seen = [], set()
+    for row in si:
+        other = plain.get(row["features"])
+        if row["model"] != "svm" or other is None or row["features"] in seen:
+            continue
+        seen.add(row["features"])
+        diff = np.subtract(row["_fold_uar"], other["_fold_uar"])
+        lines.append(
+            f"- Speed perturbation (svm, {row['features']}): UAR {_uar(row):.3f} "
+            f"versus {_uar(other):.3f} without the copies; per fold "
+            + ", ".join(f"{d:+.3f}" for d in diff)
+            + f" ({int((diff > 0).sum())} of {diff.size} folds better, "
+            f"{int((diff < 0).sum())} worse)."
+        )
+    return lines
 
 
 def _parity_lines(si):

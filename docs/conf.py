@@ -210,5 +210,22 @@ class SerskResults(Directive):
         return node.children
 
 
+_SKLEARN_REF = re.compile(r":ref:`([^`<]*?)\s*(?:<[^`>]*>)?`")
+
+
+def _unlink_sklearn_refs(app, what, name, obj, options, lines):
+    """Methods that sersk classes inherit from scikit-learn (a Pipeline's
+    predict, say) keep scikit-learn's docstrings, which link labels of its
+    own user guide; without its inventory they cannot resolve, so they stay
+    as plain text."""
+    if not str(getattr(obj, "__module__", "") or "").startswith("sklearn"):
+        return
+    for i, line in enumerate(lines):
+        lines[i] = _SKLEARN_REF.sub(
+            lambda m: m.group(1).strip().replace("_", " ") or "the user guide", line
+        )
+
+
 def setup(app):
     app.add_directive("sersk-results", SerskResults)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_refs)

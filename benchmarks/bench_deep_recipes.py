@@ -663,10 +663,15 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             "CPU training time of the default pipelines (first fold of the same "
             f"protocol, {cpu_meta['machine']['cpus']} CPU cores, sources "
             f"{cpu_meta['source']}, one fold at a time with 2 torch threads, "
-            "under `nice` on a machine that other jobs shared (load average "
-            "about 4 on 2 cores), so an upper bound rather than a measurement "
-            "of an idle machine; `--first-fold-only --rows default --jobs 1 "
-            "--threads 2`): "
+            + cpu_meta.get(
+                "conditions",
+                "under `nice` on a machine that other jobs shared (load average "
+                "about 4 on 2 cores), so an upper bound rather than a "
+                "measurement of an idle machine",
+            )
+            + "; `"
+            + " ".join(cpu_meta["argv"])
+            + "`): "
             + "; ".join(
                 f"{r['model']} {r['fit_s'] / 60:.1f} min ({r['epochs']:.0f} epochs, "
                 f"UAR {r['uar'][0]:.3f} on that fold)"

@@ -495,45 +495,30 @@ def test_cli_serve_starts_answers_and_stops_on_ctrl_c(model_path):
     assert "sersk serve: stopped" in stderr
 
 
+def _sersk_serve(*args):
+    """Run ``sersk serve ARGS`` to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "sersk", "serve", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+
+
 def test_cli_serve_errors(model_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sersk",
-                "serve",
-                str(model_path),
-                "--port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            env=_env(),
-            timeout=120,
-        )
+        out = _sersk_serve(model_path, "--port", port)
     assert out.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "choose another --port" in out.stderr
-    out = subprocess.run(
-        [sys.executable, "-m", "sersk", "serve", str(model_path), "--segments", "soon"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-    )
+    out = _sersk_serve(model_path, "--segments", "soon")
     assert out.returncode == 2
     assert "expected 'vad' or a positive number of seconds, got 'soon'" in out.stderr
-    out = subprocess.run(
-        [sys.executable, "-m", "sersk", "serve", str(model_path), "--port", "70000"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-    )
+    out = _sersk_serve(model_path, "--port", "70000")
     assert out.returncode == 1
     assert "--port must be 0 to 65535 (0: any free port); got 70000" in out.stderr
 

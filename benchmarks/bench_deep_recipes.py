@@ -35,6 +35,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import pickle
@@ -48,6 +49,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from skorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -132,6 +134,7 @@ ROWS = [
     ("30 epochs", "crnn", {}, dict(max_epochs=30), 8, 0, "ablation"),
     ("no early stopping", "crnn", {}, dict(patience=None), 8, 0, "ablation"),
     ("wider (previous size)", "cnn", {}, OLD_MODULES["cnn"], 8, 0, "ablation"),
+    ("batch-norm momentum 0.01", "cnn", {}, dict(bn_momentum=0.01), 8, 0, "ablation"),
     ("no early stopping", "cnn", {}, dict(patience=None), 8, 0, "ablation"),
     ("no early stopping, 6 emotions", "cnn", {}, dict(patience=None), 6, 0, "ablation"),
     (
@@ -193,8 +196,49 @@ def _init_worker(feature_file, threads=1):
         _FEATURES.update(pickle.load(fh))
 
 
+class _TailWeights(Callback):
+    """skorch callback keeping the parameters of the last ``n`` epochs.
+
+    It draws no random numbers, so training follows exactly the path it
+    follows without it: the model at the end is the row's own, and the
+    averages of its last epochs (what ``average_epochs=k`` gives) come from
+    the same fit.
+    """
+
+    def __init__(self, n):
+        self.n = n
+
+    def initialize(self):
+        self.states_ = collections.deque(maxlen=self.n)
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.states_.append([p.detach().clone() for p in net.module_.parameters()])
+
+
+def _tail_average(clf, tail, k, X_train):
+    """The fitted network with the mean weights of its last ``k`` epochs."""
+    import copy
+
+    import torch
+
+    from sersk.models._training import recompute_batch_norm
+
+    module = copy.deepcopy(clf.module_)
+    states = list(tail.states_)[-k:]
+    with torch.no_grad():
+        for i, p in enumerate(module.parameters()):
+            p.copy_(torch.stack([s[i] for s in states]).float().mean(0))
+    recompute_batch_norm(clf, module, clf._as_input(X_train, None))
+    return module
+
+
 def _run_fold(job):
-    """Train one row on one fold; out-of-fold probabilities and timings back."""
+    """Train one row on one fold; out-of-fold probabilities and timings back.
+
+    A list of results: the row's own, then one per checkpoint average of
+    its last ``job["tails"]`` epochs (from the same fit).
+    """
     import torch
     from sklearn.base import clone
 
@@ -206,25 +250,49 @@ def _run_fold(job):
     y = np.asarray(job["y"])
     Xtr = [X_all[i] for i in train]
     Xte = [X_all[i] for i in test]
+    tails = job.get("tails") or ()
+    tail = None
+    if tails:
+        tail = _TailWeights(max(tails))
+        clf.set_params(callbacks=[("tail_weights", tail)])
     t0 = time.perf_counter()
     clf.fit(Xtr, y[train], groups=np.asarray(job["groups"])[train])
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     fit_s = time.perf_counter() - t0
-    proba = clf.predict_proba(Xte)
-    pred = clf.classes_[proba.argmax(1)]
-    return {
-        "row": job["row"],
-        "fold": job["fold"],
-        "test": [int(i) for i in test],
-        "classes": clf.classes_.tolist(),
-        "proba": proba.round(5).tolist(),
-        "uar": _uar(y[test], pred),
-        "accuracy": float(np.mean(pred == y[test])),
-        "fit_s": fit_s,
-        "epochs": len(clf.history),
-        "device": str(clf.device),
-    }
+
+    def result(row, proba, seconds):
+        pred = clf.classes_[proba.argmax(1)]
+        return {
+            "row": row,
+            "fold": job["fold"],
+            "test": [int(i) for i in test],
+            "classes": clf.classes_.tolist(),
+            "proba": proba.round(5).tolist(),
+            "uar": _uar(y[test], pred),
+            "accuracy": float(np.mean(pred == y[test])),
+            "fit_s": seconds,
+            "epochs": len(clf.history),
+            "device": str(clf.device),
+        }
+
+    results = [result(job["row"], clf.predict_proba(Xte), fit_s)]
+    if tails:
+        tail = dict(clf.callbacks_)["tail_weights"]
+    trained = clf.module_
+    for k in tails:
+        t1 = time.perf_counter()
+        clf.module_ = _tail_average(clf, tail, k, Xtr)
+        seconds = fit_s + time.perf_counter() - t1
+        results.append(
+            result(_tail_row(job["row"], k), clf.predict_proba(Xte), seconds)
+        )
+        clf.module_ = trained
+    return results
+
+
+def _tail_row(row, k):
+    return f"{row}, average of the last {k} epochs"
 
 
 # ----------------------------------------------------------------- parent
@@ -305,6 +373,7 @@ def run_study(args):
                     "test": te.tolist(),
                     "y": y.tolist(),
                     "groups": groups.tolist(),
+                    "tails": _tails_for(params, args.tails),
                 }
             )
     meta = {
@@ -322,6 +391,26 @@ def run_study(args):
                 "group": g,
             }
             for n, m, f, p, c, s, g in rows
+        ]
+        + [
+            {
+                "row": _tail_row(f"{m} | {n}", k),
+                "model": m,
+                "name": f"{n}, average of the last {k} epochs",
+                "front": f,
+                "params": {
+                    **{
+                        kk: list(v) if isinstance(v, tuple) else v
+                        for kk, v in p.items()
+                    },
+                    "average_epochs": k,
+                },
+                "classes": c,
+                "seed": s,
+                "group": "averaging",
+            }
+            for n, m, f, p, c, s, g in rows
+            for k in _tails_for(p, args.tails)
         ],
         "y": y.tolist(),
         "groups": groups.tolist(),
@@ -359,16 +448,17 @@ def run_study(args):
                     pending, timeout=timeout, return_when="FIRST_COMPLETED"
                 )
                 for fut in done:
-                    res = fut.result()
-                    fh.write(json.dumps(res) + "\n")
-                    fh.flush()
                     n_done += 1
-                    print(
-                        f"[{time.perf_counter() - t_start:6.0f} s] {res['row']} fold "
-                        f"{res['fold']}: UAR {res['uar']:.3f}, {res['epochs']} epochs, "
-                        f"{res['fit_s']:.0f} s on {res['device']}",
-                        flush=True,
-                    )
+                    for res in fut.result():
+                        fh.write(json.dumps(res) + "\n")
+                        fh.flush()
+                        print(
+                            f"[{time.perf_counter() - t_start:6.0f} s] {res['row']} "
+                            f"fold {res['fold']}: UAR {res['uar']:.3f}, "
+                            f"{res['epochs']} epochs, {res['fit_s']:.0f} s on "
+                            f"{res['device']}",
+                            flush=True,
+                        )
                 if deadline is not None and time.perf_counter() > deadline:
                     for fut in pending:
                         fut.cancel()
@@ -383,6 +473,13 @@ def run_study(args):
         feature_file.unlink(missing_ok=True)
     print(f"{n_done}/{len(jobs)} folds in {time.perf_counter() - t_start:.0f} s")
     summarize(out)
+
+
+def _tails_for(params, tails):
+    """Checkpoint averages to score beside a row: not when it stops early."""
+    if params.get("patience") is not None or params.get("average_epochs"):
+        return []
+    return sorted(int(k) for k in tails or ())
 
 
 def _parse_select(items):
@@ -730,6 +827,14 @@ def main(argv=None):
         "--select", nargs="*", help='rows and folds: "cnn | default@0,4"'
     )
     parser.add_argument("--merge", nargs="*", default=(), help="more run folders")
+    parser.add_argument(
+        "--tails",
+        nargs="*",
+        type=int,
+        default=(),
+        help="also score the average of the last k epochs (average_epochs=k) "
+        "of every row trained to its end, from the same fit",
+    )
     parser.add_argument("--svm-only", action="store_true")
     parser.add_argument("--summarize", action="store_true")
     args = parser.parse_args(argv)

@@ -102,6 +102,32 @@ def test_one_process_trains_as_without_accelerate(ragged):
     assert type(acc.module_) is type(plain.module_)
 
 
+def test_checkpoint_averaging_under_accelerate_as_without():
+    """The averaged weights and the re-estimated batch-norm statistics."""
+    X, y, groups = _data(ragged=True)
+    kw = dict(
+        max_epochs=3,
+        average_epochs=2,
+        batch_size=8,
+        random_state=0,
+        precision="fp32",
+        **SMALL,
+    )
+    plain = CRNNClassifier(device="cpu", **kw).fit(X, y, groups=groups)
+    acc = AcceleratedCRNNClassifier(accelerator=Accelerator(cpu=True), **kw)
+    acc.fit(X, y, groups=groups)
+    assert acc.averaged_epochs_ == plain.averaged_epochs_ == 2
+    np.testing.assert_allclose(
+        acc.module_.input_norm.norm.running_var.numpy(),
+        plain.module_.input_norm.norm.running_var.numpy(),
+        rtol=RTOL,
+        atol=ATOL,
+    )
+    np.testing.assert_allclose(
+        acc.predict_proba(X), plain.predict_proba(X), rtol=RTOL, atol=ATOL
+    )
+
+
 def test_one_process_speaker_split_holds_out_whole_speakers():
     X, y, groups = _data()
     acc = AcceleratedCRNNClassifier(

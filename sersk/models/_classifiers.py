@@ -30,6 +30,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset, to_tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ..exceptions import TrainingInterruptedWarning
@@ -45,6 +46,7 @@ from ..utils._sklearn_compat import (
 from ..utils._validation import check_frames, check_labels
 from ._modules import CNN, CNNLSTM, CRNN, RNN, _ConvNetMixin
 from ._training import (
+    CheckpointAveraging,
     RaggedFrames,
     SpeakerValidSplit,
     augment_batch,
@@ -216,6 +218,19 @@ _COMMON_DOC = """
         mixup's Beta(mixup, mixup) parameter: each training batch is mixed
         with a shuffled copy of itself and the loss is mixed alike. 0 turns
         it off.
+    bn_momentum : float, default=0.1
+        Momentum of the running statistics of every batch normalisation
+        (torch's convention: the weight of the newest batch, in (0, 1]).
+        Smaller values average over more batches, which steadies the
+        statistics used at predict time when batches are small or varied.
+    average_epochs : int or None, default=None
+        Checkpoint averaging (stochastic weight averaging over the tail of
+        the learning-rate schedule): the final weights are the mean of the
+        weights after each of the last ``average_epochs`` epochs, and the
+        batch-norm statistics are then estimated again in one pass over the
+        fit data. ``averaged_epochs_`` tells how many epochs were averaged.
+        Cannot be combined with ``patience``, which also chooses the final
+        weights. None keeps the last epoch's weights.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and
         augmentation. With an int, two fits on CPU give identical models.
@@ -245,6 +260,9 @@ _COMMON_DOC = """
         variable-length clips (any length is accepted at predict time).
     class_weight_ : ndarray of shape (n_classes,) or None
         Class weights used in the loss.
+    averaged_epochs_ : int
+        With ``average_epochs``: the number of epochs whose weights were
+        averaged (fewer than ``average_epochs`` when training ran fewer).
     module_ : torch.nn.Module
         The trained network.
     history : skorch.History
@@ -339,6 +357,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
         "freq_warp": [Interval(Real, 0, 1, closed="left")],
         "time_stretch": [Interval(Real, 0, 1, closed="left")],
         "mixup": [Interval(Real, 0, None, closed="left")],
+        "bn_momentum": [Interval(Real, 0, 1, closed="right")],
+        "average_epochs": [Interval(Integral, 2, None, closed="left"), None],
         "lr_schedule": [StrOptions({"plateau", "cosine"})],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -367,6 +387,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
         freq_warp=0.1,
         time_stretch=0.15,
         mixup=0.2,
+        bn_momentum=0.1,
+        average_epochs=None,
         lr_schedule="cosine",
         random_state=None,
         warm_start=False,
@@ -401,6 +423,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
         self.freq_warp = freq_warp
         self.time_stretch = time_stretch
         self.mixup = mixup
+        self.bn_momentum = bn_momentum
+        self.average_epochs = average_epochs
         self.lr_schedule = lr_schedule
         self.random_state = random_state
 
@@ -496,6 +520,9 @@ class BaseDeepClassifier(NeuralNetClassifier):
                         ),
                     )
                 )
+        average = self.__dict__.get("average_epochs")
+        if average is not None:
+            callbacks.append(("weight_averaging", CheckpointAveraging(average)))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 
@@ -506,6 +533,13 @@ class BaseDeepClassifier(NeuralNetClassifier):
         from sklearn.base import BaseEstimator
 
         BaseEstimator._validate_params(self)
+        if self.average_epochs is not None and self.patience is not None:
+            raise ValueError(
+                f"average_epochs={self.average_epochs!r} and patience="
+                f"{self.patience!r} both choose the final weights of "
+                f"{type(self).__name__}: averaging the last epochs or restoring "
+                "the best one. Set one of them to None."
+            )
         if "module_" in self.__dict__:  # skorch knows its prefixes once initialized
             NeuralNet._validate_params(self)
 
@@ -870,6 +904,9 @@ class BaseDeepClassifier(NeuralNetClassifier):
             kwargs["n_classes"] = self.n_classes_
         module_cls = self.module if self.module is not None else self._default_module
         module = self.initialized_instance(module_cls, kwargs)
+        for norm in module.modules():
+            if isinstance(norm, _BatchNorm):
+                norm.momentum = float(self.bn_momentum)
         if isinstance(module, _ConvNetMixin):
             module.channels_last = self._use_channels_last()
             if module.channels_last:
@@ -903,6 +940,10 @@ class BaseDeepClassifier(NeuralNetClassifier):
         if is_ragged(dataset):
             kwargs.setdefault("collate_fn", pad_collate)
         return iterator(dataset, **kwargs)
+
+    def _plain_iterator(self, dataset):
+        """Predict-time batches of ``dataset`` in order, in this process only."""
+        return BaseDeepClassifier.get_iterator(self, dataset, training=False)
 
     def _augments(self):
         return bool(

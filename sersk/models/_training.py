@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import warnings
@@ -14,6 +15,10 @@ from sklearn.model_selection import (
     StratifiedGroupKFold,
     StratifiedShuffleSplit,
 )
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Dataset, Subset
 
 __all__ = ["SpeakerValidSplit", "native_bf16"]
@@ -253,6 +258,94 @@ def _warp(X, lengths, freq_warp, time_stretch):
         lengths = torch.floor((lengths.float() - 1) / rate).long() + 1
         lengths = lengths.clamp(min=1, max=n_frames)
     return out, lengths
+
+
+class CheckpointAveraging(Callback):
+    """Average the weights of the last ``n_epochs`` epochs at the end of training.
+
+    After every epoch the network's parameters are kept (the last
+    ``n_epochs`` of them); when training ends, the network gets their mean
+    and its batch-normalisation statistics are estimated again on the fit
+    data, since the running statistics of the single epochs do not belong to
+    the averaged weights. This is stochastic weight averaging (Izmailov et
+    al. 2018) over the tail of the learning-rate schedule: the mean of
+    several nearby solutions tends to lie in a flatter region of the loss
+    and to generalise better than the last one.
+
+    Fewer epochs than ``n_epochs`` (a short or interrupted fit) are averaged
+    as they are; ``averaged_epochs_`` of the classifier tells how many were.
+    """
+
+    def __init__(self, n_epochs):
+        self.n_epochs = n_epochs
+
+    def initialize(self):
+        self.states_ = collections.deque(maxlen=int(self.n_epochs))
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.states_ = collections.deque(maxlen=int(self.n_epochs))
+
+    def on_epoch_end(self, net, **kwargs):
+        module = _bare_module(net.module_)
+        self.states_.append([p.detach().clone() for p in module.parameters()])
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        states, self.states_ = self.states_, collections.deque(maxlen=self.n_epochs)
+        net.averaged_epochs_ = len(states)
+        if not states:
+            return
+        module = _bare_module(net.module_)
+        with torch.no_grad():
+            for i, p in enumerate(module.parameters()):
+                p.copy_(torch.stack([s[i] for s in states]).float().mean(0))
+        if X is not None:
+            recompute_batch_norm(net, module, X, y)
+
+
+def _bare_module(module):
+    """The network inside a DistributedDataParallel wrapper (Accelerate)."""
+    return getattr(module, "module", module) if _is_ddp(module) else module
+
+
+def _is_ddp(module):
+    return isinstance(module, torch.nn.parallel.DistributedDataParallel)
+
+
+def recompute_batch_norm(net, module, X, y=None):
+    """Estimate the batch-norm running statistics of ``module`` again on ``X``.
+
+    One pass over the data, without augmentation, with every batch norm in
+    training mode and a cumulative average (``momentum=None``) while the rest
+    of the network (dropout) stays in evaluation mode, so the statistics are
+    those of the activations seen at predict time. Every process of a
+    distributed fit sees all of ``X`` and so computes the same statistics.
+    """
+    norms = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+    if not norms:
+        return
+    was_training = module.training
+    momenta = [m.momentum for m in norms]
+    module.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    # the plain loader (not one shared out among processes), clips in order
+    iterator = net._plain_iterator(net.get_dataset(X, y))
+    try:
+        with torch.no_grad(), autocast(torch.device(net.device).type, net.precision_):
+            for batch in iterator:
+                Xi, _ = unpack_data(batch)
+                Xi = to_tensor(Xi, device=net.device)
+                if isinstance(Xi, dict):
+                    module(**Xi)
+                else:
+                    module(Xi)
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        module.train(was_training)
 
 
 @contextlib.contextmanager

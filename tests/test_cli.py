@@ -174,6 +174,43 @@ def test_predict_refuses_incompatible_or_corrupt_model_files(tmp_path, write_wav
     assert "is a folder, not a sersk model file" in out.stderr
 
 
+def test_predict_and_listen_refuse_a_model_without_an_audio_loader(tmp_path, write_wav):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import sersk
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), ["a", "b"] * 10
+    model = tmp_path / "plain.sersk"
+    sersk.save_model(
+        make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), model
+    )
+    wav = write_wav("a.wav")
+    code = (
+        "import sys\nfrom sersk.cli import main\n"
+        f"print(main(['predict', {str(model)!r}, {str(wav)!r}]))\n"
+        f"print(main(['listen', {str(model)!r}, '--stdin', '--sr', '16000', "
+        "'--segments', '1']))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", code], input="", capture_output=True, text=True, env=env
+    )
+    assert out.stdout.split() == ["1", "1"], out.stderr
+    errors = out.stderr.splitlines()
+    assert len(errors) == 2, out.stderr
+    for command, line in zip(("predict", "listen"), errors, strict=True):
+        assert line.startswith(
+            f"sersk {command}: error: sersk {command} needs a fitted sersk pipeline "
+            "whose first step is sersk.features.AudioLoader"
+        )
+        assert f"{str(model)!r} is a Pipeline whose first step is a StandardScaler" in (
+            line
+        )
+
+
 # --- the real jobs, on tiny synthetic data ------------------------------------
 
 TINY = ["--corpus", "synthetic", "--n-samples", "36", "--n-speakers", "3"]

@@ -417,8 +417,17 @@ def test_timeline_bad_arguments(model, kwargs, error, match):
 
 
 def test_timeline_needs_a_pipeline_with_a_loader(model):
-    with pytest.raises(TypeError, match="first step is sersk.features.AudioLoader"):
+    needs = (
+        "predict_timeline needs a fitted sersk pipeline whose first step is "
+        "sersk.features.AudioLoader"
+    )
+    with pytest.raises(TypeError, match=needs) as info:
         predict_timeline(model[-1], np.zeros(SR, dtype=np.float32), sr=SR)
+    assert "the model given is a LogisticRegression." in str(info.value)
+    assert "put an AudioLoader(sr=...) first" in str(info.value)
+    with pytest.raises(TypeError, match=needs) as info:
+        predict_timeline(model[1:], np.zeros(SR, dtype=np.float32), sr=SR)
+    assert "is a Pipeline whose first step is a MFCC." in str(info.value)
     with pytest.raises(ValueError, match="pass sr="):
         predict_timeline(model, np.zeros(SR, dtype=np.float32))
 

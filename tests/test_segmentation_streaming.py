@@ -241,3 +241,11 @@ def test_bad_settings_are_refused(model, kwargs, error, match):
     stream = StreamingPredictor(model, **kwargs)  # stored, checked on first use
     with pytest.raises(error, match=match):
         stream.push(np.zeros(10, dtype=np.float32))
+
+
+def test_a_model_without_an_audio_loader_is_refused(model):
+    stream = StreamingPredictor(model[1:], sr=SR)
+    needs = "StreamingPredictor needs a fitted sersk pipeline whose first step"
+    with pytest.raises(TypeError, match=needs) as info:
+        stream.push(np.zeros(10, dtype=np.float32))
+    assert "the model given is a Pipeline whose first step is a" in str(info.value)

@@ -426,17 +426,32 @@ def test_create_app_rejects_bad_settings(model_path, kwargs, match):
         create_app(model_path, **kwargs)
 
 
-def test_create_app_needs_a_sersk_pipeline_with_probabilities():
+def test_create_app_needs_a_sersk_pipeline_with_probabilities(tmp_path):
     from sklearn.datasets import make_classification
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    import sersk
     from sersk.features import MFCC, AudioLoader, TimePooling
     from sersk.serve import create_app
 
+    needs = (
+        "create_app needs a fitted sersk pipeline whose first step is "
+        "sersk.features.AudioLoader"
+    )
     X, y = make_classification(n_samples=20, random_state=0)
-    with pytest.raises(TypeError, match="starting with sersk.features.AudioLoader"):
+    with pytest.raises(TypeError, match=needs) as info:
         create_app(SVC().fit(X, y))
+    assert "the model given is a SVC." in str(info.value)
+    # a saved model is named by its path
+    path = tmp_path / "plain.sersk"
+    sersk.save_model(make_pipeline(StandardScaler(), SVC()).fit(X, y), path)
+    with pytest.raises(TypeError, match=needs) as info:
+        create_app(path)
+    assert f"{str(path)!r} is a Pipeline whose first step is a StandardScaler." in (
+        str(info.value)
+    )
     rng = np.random.default_rng(0)
     waves = rng.normal(size=(6, 4000)).astype(np.float32)
     pipe = make_pipeline(

@@ -114,7 +114,7 @@ def _blocks_from_device(sd, device, sr, seconds):
 def run(args):
     from .._persistence import load_model
     from ..segmentation import StreamingPredictor
-    from ._predict import _model_loader
+    from ._predict import _loader_of
 
     if args.segments == "vad" and args.hop:
         raise CLIError(
@@ -134,7 +134,7 @@ def run(args):
         _weights_path()  # names the missing extra before the model is loaded
     device, info = (None, None) if sd is None else _input_device(sd, args.device)
     pipeline = load_model(args.model)
-    _model_loader(pipeline, args.model)
+    _loader_of(pipeline, args.model, "listen")
     sr = args.sr or int(info["default_samplerate"])
     predictor = StreamingPredictor(
         pipeline, sr=sr, segments=args.segments, hop=args.hop

@@ -223,6 +223,28 @@ def _add_model_args(p):
     )
 
 
+def _add_segments(p, *, default, help):
+    """``--segments vad|SECONDS`` and ``--hop SECONDS`` (predict, listen, serve).
+
+    ``default``: the value without ``--segments`` (``None``: one prediction per
+    file; ``"vad"``: per speech segment); ``help``: the help of ``--segments``.
+    """
+    p.add_argument(
+        "--segments",
+        type=_segments_arg,
+        default=default,
+        metavar="vad|SECONDS",
+        help=help,
+    )
+    p.add_argument(
+        "--hop",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --segments SECONDS: step between windows (default: the "
+        "window length)",
+    )
+
+
 def _add_scheduler(p):
     p.add_argument(
         "--scheduler",
@@ -381,19 +403,11 @@ def build_parser():
         help="output format (default: table)",
     )
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument(
-        "--segments",
-        type=_segments_arg,
-        metavar="vad|SECONDS",
+    _add_segments(
+        p,
+        default=None,
         help="an emotion timeline: 'vad' predicts on each speech segment "
         "(silence left out), a number on windows of that many seconds",
-    )
-    p.add_argument(
-        "--hop",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --segments SECONDS: step between windows (default: the "
-        "window length)",
     )
     _add_on_invalid(
         p,
@@ -416,20 +430,11 @@ def build_parser():
         formatter_class=_Formatter,
     )
     p.add_argument("model", metavar="MODEL", help="model file (.sersk)")
-    p.add_argument(
-        "--segments",
-        type=_segments_arg,
+    _add_segments(
+        p,
         default="vad",
-        metavar="vad|SECONDS",
         help="'vad' (default) labels each speech segment, a number labels "
         "windows of that many seconds",
-    )
-    p.add_argument(
-        "--hop",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --segments SECONDS: step between windows (default: the "
-        "window length)",
     )
     p.add_argument(
         "--device",
@@ -519,20 +524,11 @@ def build_parser():
         metavar="SECONDS",
         help="longest recording accepted, in seconds (default: 600)",
     )
-    p.add_argument(
-        "--segments",
-        type=_segments_arg,
+    _add_segments(
+        p,
         default="vad",
-        metavar="vad|SECONDS",
         help="timeline segments: 'vad' labels each speech segment (default), a "
         "number labels fixed windows of that many seconds",
-    )
-    p.add_argument(
-        "--hop",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --segments SECONDS: step between windows (default: the "
-        "window length)",
     )
     p.add_argument(
         "--workers",

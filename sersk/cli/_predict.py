@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..exceptions import AudioReadError, InvalidAudioError
-from ..segmentation._timeline import _windows
+from ..segmentation._timeline import _model_loader, _windows
 from ._common import CLIError, check_out_path, emit
 from ._data import expand_inputs
 
@@ -155,19 +155,13 @@ def _ragged(waves):
     return out
 
 
-def _model_loader(pipeline, path):
-    from sklearn.pipeline import Pipeline
-
-    from ..features import AudioLoader
-
-    if not (isinstance(pipeline, Pipeline) and isinstance(pipeline[0], AudioLoader)):
-        raise CLIError(
-            f"{path!r} holds a {type(pipeline).__name__} that does not start with "
-            "an AudioLoader, so sersk predict cannot tell the sampling rate it "
-            "expects; save a pipeline of sersk.pipelines (or one starting with "
-            "sersk.features.AudioLoader)"
-        )
-    return pipeline[0]
+def _loader_of(pipeline, path, command):
+    """The AudioLoader of the model loaded from ``path``; a one-line error
+    (``sersk <command>: error: ...``) when the model does not start with one."""
+    try:
+        return _model_loader(pipeline, f"sersk {command}", repr(str(path)))
+    except TypeError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _open(file, sr):
@@ -251,7 +245,7 @@ def run(args):
 
     output = check_out_path(args.output) if args.output else None
     pipeline = load_model(args.model)
-    loader = _model_loader(pipeline, args.model)
+    loader = _loader_of(pipeline, args.model, "predict")
     files = expand_inputs(args.inputs)
     sr = int(loader.sr)
     vad = args.segments == "vad"

@@ -14,19 +14,34 @@ _BATCH = 32
 _BATCH_SAMPLES = 2**22
 
 
-def _model_loader(model, where):
+def _model_loader(model, where, what="the model given"):
+    """The :class:`~sersk.features.AudioLoader` that starts ``model``.
+
+    The one check of every entry point that feeds audio (file paths, live or
+    streamed waveforms) to a loaded model: ``predict_timeline``,
+    ``StreamingPredictor``, ``create_app``, ``sersk predict`` and ``sersk
+    listen``. ``where`` names the entry point and ``what`` the model as the
+    user gave it (e.g. the repr of its file path). Raises TypeError; callers
+    with their own kind of error (the CLI's one-line errors) wrap it.
+    """
     from sklearn.pipeline import Pipeline
 
     from ..features import AudioLoader
 
-    if not (isinstance(model, Pipeline) and isinstance(model[0], AudioLoader)):
-        raise TypeError(
-            f"{where} needs a fitted sersk pipeline whose first step is "
-            f"sersk.features.AudioLoader (as sersk.load_model returns for a "
-            f"model of sersk train); got a {type(model).__name__}. Put an "
-            "AudioLoader(sr=...) first so the model's sampling rate is known."
+    if isinstance(model, Pipeline) and model.steps:
+        if isinstance(model[0], AudioLoader):
+            return model[0]
+        got = (
+            f"a {type(model).__name__} whose first step is a {type(model[0]).__name__}"
         )
-    return model[0]
+    else:
+        got = f"a {type(model).__name__}"
+    raise TypeError(
+        f"{where} needs a fitted sersk pipeline whose first step is "
+        "sersk.features.AudioLoader, which gives the sampling rate the model "
+        f"expects; {what} is {got}. Save a pipeline of sersk.pipelines (as sersk "
+        "train does), or put an AudioLoader(sr=...) first."
+    )
 
 
 def _segment_model(model, seconds=None):

@@ -88,17 +88,9 @@ def _model_info_file(path):
 
 
 def _check_model(model, where):
-    from sklearn.pipeline import Pipeline
+    from ..segmentation._timeline import _model_loader
 
-    from ..features import AudioLoader
-
-    if not (isinstance(model, Pipeline) and isinstance(model[0], AudioLoader)):
-        raise TypeError(
-            f"create_app needs a fitted sersk pipeline starting with "
-            f"sersk.features.AudioLoader (as sersk.pipelines and sersk train build "
-            f"them); {where} is a {type(model).__name__}. Save and load a pipeline "
-            "of sersk.pipelines."
-        )
+    _model_loader(model, "create_app", where)
     if not hasattr(model, "predict_proba"):
         raise TypeError(
             f"create_app needs a model with predict_proba; the last step of {where} "

@@ -538,6 +538,31 @@ def test_cli_serve_errors(model_path):
     assert "--port must be 0 to 65535 (0: any free port); got 70000" in out.stderr
 
 
+def test_cli_serve_refuses_a_model_it_cannot_serve(tmp_path):
+    from sklearn.datasets import make_classification
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    import sersk
+
+    X, y = make_classification(n_samples=20, random_state=0)
+    path = tmp_path / "plain.sersk"
+    sersk.save_model(make_pipeline(StandardScaler(), SVC()).fit(X, y), path)
+    out = _sersk_serve(path, "--port", "0")
+    # one line naming the file and the fix, no traceback
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith(
+        "sersk serve: error: sersk serve needs a fitted sersk pipeline whose first "
+        "step is sersk.features.AudioLoader"
+    )
+    assert f"{str(path)!r} is a Pipeline whose first step is a StandardScaler" in (
+        out.stderr
+    )
+    assert "put an AudioLoader(sr=...) first" in out.stderr
+
+
 def _python_without(module, code):
     """Run ``code`` in a Python where ``module`` cannot be imported (None in
     sys.modules blocks it)."""

@@ -68,6 +68,11 @@ def run(args):
             hop=args.hop,
             workers=workers,
         )
+    except TypeError as exc:
+        # a model that cannot serve (no AudioLoader first, no predict_proba):
+        # one line, as sersk predict and sersk listen give
+        sock.close()
+        raise CLIError(str(exc).replace("create_app", "sersk serve", 1)) from None
     except BaseException:
         sock.close()
         raise

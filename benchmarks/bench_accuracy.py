@@ -796,13 +796,13 @@ def _parity_lines(si):
 
 
 def _deep_study(page_hash):
-    """The section of bench_deep_recipes.py's saved study (GPU runs)."""
+    """The sections of bench_deep_recipes.py's saved runs (study, rerun)."""
     spec = importlib.util.spec_from_file_location(
         "bench_deep_recipes", ROOT / "benchmarks" / "bench_deep_recipes.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.page_section(page_hash)
+    return module.page_section(page_hash) + module.landed_section(page_hash)
 
 
 def write_page(args, rows, experiments, timings, n_clips, n_actors):

@@ -40,6 +40,7 @@ import json
 import os
 import pickle
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -492,27 +493,36 @@ def _parse_select(items):
 
 
 def run_svm(args):
-    """Out-of-fold probabilities of make_svm_pipeline(probability=True)."""
+    """Out-of-fold probabilities of make_svm_pipeline(probability=True).
+
+    The features of the clips and of their speed-perturbed copies are
+    computed once; each fold then fits the head on its clips and their
+    copies, exactly as the pipeline's own ``fit`` does (``sersk evaluate``
+    does the same).
+    """
     from sklearn.base import clone
 
+    from sersk.cli._model import split_pipeline, with_perturbed_copies
     from sersk.pipelines import make_svm_pipeline
 
     paths, y, groups = _load(args.root, args.max_clips)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pipe = make_svm_pipeline(probability=True, n_jobs=args.front_jobs)
-    front = clone(pipe[:-1])
+    loader, front, head = split_pipeline(pipe)
     t0 = time.perf_counter()
-    F = front.fit_transform(paths)
+    F = front.fit_transform(loader.fit_transform(paths))
+    head, rows = with_perturbed_copies(pipe, head, paths, F, quiet=True)
     print(f"svm features {time.perf_counter() - t0:.0f} s", flush=True)
     result = {}
     for n_classes in (8, 6):
         for fold, (tr, te) in enumerate(_folds(y, groups, n_classes)):
-            clf = clone(pipe[-1]).fit(F[tr], y[tr])
+            clf = clone(head).fit(rows[tr], y[tr])
+            classes = clf.estimator.classes_
             result[f"{n_classes}:{fold}"] = {
                 "test": te.tolist(),
-                "classes": clf.classes_.tolist(),
-                "proba": clf.predict_proba(F[te]).round(5).tolist(),
+                "classes": classes.tolist(),
+                "proba": clf.predict_proba(rows[te]).round(5).tolist(),
             }
     (out / "svm_proba.json").write_text(json.dumps(result))
 
@@ -663,6 +673,109 @@ def summarize(out, merge=(), write=True):
 
 STUDY = ROOT / "benchmarks" / "results" / "deep_recipes"
 CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
+LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
+
+
+def _folds_by_row(folder):
+    by_row = {}
+    for sub in (folder, *sorted(p.parent for p in folder.glob("*/meta.json"))):
+        for line in (sub / "folds.jsonl").read_text().splitlines():
+            res = json.loads(line)
+            by_row.setdefault(res["row"], {})[res["fold"]] = res
+    return by_row
+
+
+def landed_section(page_hash, folder=LANDED):
+    """Markdown of the rerun of the default rows on the page's own sources."""
+    folder = Path(folder)
+    if not (folder / "meta.json").exists():
+        return []
+    merge = sorted(p.parent for p in folder.glob("*/meta.json"))
+    meta = json.loads((folder / "meta.json").read_text())
+    table = summarize(folder, merge, write=False)
+    by_row = _folds_by_row(folder)
+    machine = meta["machine"]
+    device = machine.get("gpu") or f"{machine['cpus']} CPU cores"
+    commands = [meta["argv"]] + [
+        json.loads((sub / "meta.json").read_text())["argv"] for sub in merge
+    ]
+    same = meta["source"] == page_hash
+    lines = [
+        "### The default rows on "
+        + ("this page's sources" if same else f"sources {meta['source']}")
+        + f" ({'GPU' if machine.get('gpu') else 'CPU'})",
+        "",
+        f"The `default` rows of the four deep pipelines, run again on sersk "
+        f"sources **{meta['source']}**"
+        + (" (this page's)" if same else f" (not this page's {page_hash})")
+        + f" on {device} (torch {machine['torch']}"
+        + (
+            "; float32: this CPU has no native bfloat16"
+            if not machine.get("gpu")
+            else ""
+        )
+        + f"), {meta['jobs']} folds at a time, each in its own process with "
+        "one torch thread, so `fit s/fold` is the wall time of a fold that "
+        "shares the machine with the other(s). Commands: "
+        + "; ".join(
+            "`python benchmarks/bench_deep_recipes.py " + shlex.join(a) + "`"
+            for a in commands
+        )
+        + ". The protocol and the recipe are those of the study above, with "
+        "the defaults of these sources (no early stopping: 60 epochs). "
+        "**average of the last k epochs** rows are checkpoint averaging "
+        "(`average_epochs=k`) scored from the same fits: the callback that "
+        "keeps the last weights draws no random numbers, so training is "
+        "exactly the default row's, and the averaged network (mean weights, "
+        "batch-norm statistics estimated again on the training clips) is the "
+        "one `average_epochs=k` gives. **late fusion** averages the "
+        "probabilities of the deep model and of `make_svm_pipeline("
+        "probability=True)` (trained with its speed-perturbed copies) on the "
+        "same folds, as `make_fusion_pipeline()` does.",
+        "",
+        table,
+        "",
+    ]
+    paired = []
+    for row in meta["rows"]:
+        if row["group"] != "averaging":
+            continue
+        base = row["row"].rsplit(", average of the last", 1)[0]
+        a, b = by_row.get(row["row"], {}), by_row.get(base, {})
+        folds = sorted(set(a) & set(b))
+        if not folds:
+            continue
+        diff = [a[f]["uar"] - b[f]["uar"] for f in folds]
+        better = sum(d > 0 for d in diff)
+        worse = sum(d < 0 for d in diff)
+        paired.append(
+            f"{row['row']} minus {base}, per fold: "
+            + ", ".join(f"{d:+.3f}" for d in diff)
+            + f" ({better} of {len(diff)} folds better, {worse} worse)"
+        )
+    if paired:
+        lines += [
+            "Checkpoint averaging against the same fits without it (paired "
+            "by fold): " + "; ".join(paired) + ".",
+            "",
+        ]
+    first = [
+        (name, by_row[f"{name} | default"][0])
+        for name in ("crnn", "cnn", "cnn_lstm", "rnn")
+        if 0 in by_row.get(f"{name} | default", {})
+    ]
+    if first:
+        lines += [
+            "Training time per fold on this machine (fold 0 of each default "
+            f"row, {meta['jobs']} folds at a time on {device}): "
+            + "; ".join(
+                f"{name} {res['fit_s'] / 60:.1f} min ({res['epochs']} epochs)"
+                for name, res in first
+            )
+            + ".",
+            "",
+        ]
+    return lines
 
 
 def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):

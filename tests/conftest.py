@@ -42,6 +42,18 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a test module of tiny networks: faster
+    than several, and immune to CPU contention; restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def write_wav(tmp_path):
     """Factory writing a real WAV file and returning its path.

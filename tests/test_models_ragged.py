@@ -30,14 +30,7 @@ from sersk.models._modules import _InputNorm
 from sersk.models._training import augment_batch
 from sersk.pipelines import make_crnn_pipeline, make_fusion_pipeline
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to CPU contention."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = {

@@ -198,7 +198,8 @@ def _init_worker(feature_file, threads=1):
 
 
 class _TailWeights(Callback):
-    """skorch callback keeping the parameters of the last ``n`` epochs.
+    """skorch callback keeping the network's state after each of the last
+    ``n`` epochs, as ``average_epochs`` does.
 
     It draws no random numbers, so training follows exactly the path it
     follows without it: the model at the end is the row's own, and the
@@ -214,23 +215,19 @@ class _TailWeights(Callback):
         return self
 
     def on_epoch_end(self, net, **kwargs):
-        self.states_.append([p.detach().clone() for p in net.module_.parameters()])
+        from sersk.models._training import _averaged_state
+
+        self.states_.append(_averaged_state(net.module_))
 
 
-def _tail_average(clf, tail, k, X_train):
-    """The fitted network with the mean weights of its last ``k`` epochs."""
+def _tail_average(clf, tail, k):
+    """The fitted network averaged over its last ``k`` epochs."""
     import copy
 
-    import torch
-
-    from sersk.models._training import recompute_batch_norm
+    from sersk.models._training import average_states
 
     module = copy.deepcopy(clf.module_)
-    states = list(tail.states_)[-k:]
-    with torch.no_grad():
-        for i, p in enumerate(module.parameters()):
-            p.copy_(torch.stack([s[i] for s in states]).float().mean(0))
-    recompute_batch_norm(clf, module, clf._as_input(X_train, None))
+    average_states(module, list(tail.states_)[-k:])
     return module
 
 
@@ -283,7 +280,7 @@ def _run_fold(job):
     trained = clf.module_
     for k in tails:
         t1 = time.perf_counter()
-        clf.module_ = _tail_average(clf, tail, k, Xtr)
+        clf.module_ = _tail_average(clf, tail, k)
         seconds = fit_s + time.perf_counter() - t1
         results.append(
             result(_tail_row(job["row"], k), clf.predict_proba(Xte), seconds)
@@ -726,9 +723,9 @@ def landed_section(page_hash, folder=LANDED):
         "**average of the last k epochs** rows are checkpoint averaging "
         "(`average_epochs=k`) scored from the same fits: the callback that "
         "keeps the last weights draws no random numbers, so training is "
-        "exactly the default row's, and the averaged network (mean weights, "
-        "batch-norm statistics estimated again on the training clips) is the "
-        "one `average_epochs=k` gives. **late fusion** averages the "
+        "exactly the default row's, and the averaged network (mean weights "
+        "and batch-norm statistics) is the one `average_epochs=k` gives. "
+        "**late fusion** averages the "
         "probabilities of the deep model and of `make_svm_pipeline("
         "probability=True)` (trained with its speed-perturbed copies) on the "
         "same folds, as `make_fusion_pipeline()` does.",
@@ -804,6 +801,8 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
     machine = meta["machine"]
     device = machine.get("gpu", "CPU")
     same = meta["source"] == page_hash
+    landed = LANDED / "meta.json"
+    rerun = landed.exists() and json.loads(landed.read_text())["source"] == page_hash
     lines = [
         "## Deep models: training-recipe study (speaker-independent)",
         "",
@@ -815,14 +814,21 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
         + (
             " (the sources of this page)."
             if same
-            else f", not this page's {page_hash}: the deep rows below were not "
-            "rerun on these sources, which differ from those in the default of "
+            else f", not this page's {page_hash}: "
+            + (
+                "the default rows were run again on this page's sources on the "
+                "CPU (the next section); the other rows below were not. "
+                if rerun
+                else "the deep rows below were not rerun on these sources. "
+            )
+            + "The sources differ from those in the default of "
             "`patience` (None since, see the **no early stopping** rows), in "
             "the deep classifiers' training step (refactored so that "
             "Accelerate runs sersk's augmentation; a test checks that an "
             "accelerated classifier in one process trains as the plain one, to "
-            "1e-5) and in code the deep rows do not use. Rerunning them takes a "
-            "GPU: `python benchmarks/bench_deep_recipes.py --root RAVDESS --jobs "
+            "1e-5), in two options off or unchanged by default "
+            "(`average_epochs`, `bn_momentum`) and in code the deep rows do not "
+            "use. Rerunning them all takes a GPU: `python benchmarks/bench_deep_recipes.py --root RAVDESS --jobs "
             "14 --out benchmarks/results/deep_recipes` (about 10 minutes on an "
             "H200 for the default rows)."
         ),

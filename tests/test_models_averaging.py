@@ -12,11 +12,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from sersk.models import (
     CNNClassifier,
     CRNNClassifier,
-    RNNClassifier,
     load_model,
     save_model,
 )
-from sersk.models._training import recompute_batch_norm
 
 SMALL = dict(
     module__conv_channels=(4, 6),
@@ -39,23 +37,29 @@ def data():
     return X, y, np.repeat(np.arange(6), 4)
 
 
-class _EpochWeights(Callback):
-    """Keeps the parameters after every epoch (before any averaging)."""
+class _EpochStates(Callback):
+    """Keeps the network's state after every epoch (before any averaging)."""
 
     def on_train_begin(self, net, **kwargs):
         self.seen_ = []
 
     def on_epoch_end(self, net, **kwargs):
-        self.seen_.append([p.detach().clone() for p in net.module_.parameters()])
+        self.seen_.append(
+            {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        )
 
 
 def _norms(module):
     return [m for m in module.modules() if isinstance(m, _BatchNorm)]
 
 
-def test_final_weights_are_the_mean_of_the_last_epochs(data):
+@pytest.mark.parametrize("ragged", [False, True], ids=["fixed", "ragged"])
+def test_final_network_is_the_mean_of_the_last_epochs(data, ragged):
     X, y, _ = data
-    spy = _EpochWeights()
+    if ragged:
+        rng = np.random.default_rng(1)
+        X = [x[:, : rng.integers(4, 17)].copy() for x in X]
+    spy = _EpochStates()
     clf = CRNNClassifier(
         max_epochs=5,
         average_epochs=3,
@@ -67,69 +71,39 @@ def test_final_weights_are_the_mean_of_the_last_epochs(data):
     ).fit(X, y)
     assert clf.averaged_epochs_ == 3
     assert len(spy.seen_) == 5
-    final = list(clf.module_.parameters())
-    for i, p in enumerate(final):
-        expected = torch.stack([s[i] for s in spy.seen_[-3:]]).mean(0)
-        torch.testing.assert_close(p.detach(), expected, rtol=1e-6, atol=1e-7)
-    # not the last epoch's weights: averaging changed them
+    final = clf.module_.state_dict()
+    averaged = 0
+    for name, value in final.items():
+        if not value.is_floating_point():
+            # counters: those of the last epoch
+            assert torch.equal(value, spy.seen_[-1][name]), name
+            continue
+        expected = torch.stack([s[name] for s in spy.seen_[-3:]]).mean(0)
+        torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+        averaged += 1
+    # the batch-norm statistics are averaged too
+    assert any(name.endswith("running_var") for name in final)
+    assert averaged == sum(v.is_floating_point() for v in final.values())
+    # not the last epoch's network: averaging changed it
     assert any(
-        not torch.allclose(p, q) for p, q in zip(final, spy.seen_[-1], strict=True)
+        not torch.allclose(value, spy.seen_[-1][name])
+        for name, value in final.items()
+        if value.is_floating_point()
     )
-    # the kept weights are dropped after fit (nothing extra is pickled)
+    # the kept states are dropped after fit (nothing extra is pickled)
     assert len(dict(clf.callbacks_)["weight_averaging"].states_) == 0
 
 
-def test_batch_norm_statistics_are_estimated_again(data):
-    X, y, _ = data
-    clf = CRNNClassifier(
-        max_epochs=2,
-        average_epochs=2,
-        batch_size=len(X),  # one batch: the statistics are those of all of X
-        train_split=None,
-        random_state=0,
-        precision="fp32",
-        **SMALL,
-    ).fit(X, y)
-    norm = clf.module_.input_norm.norm
+def test_averaging_changes_only_the_end_of_training(data):
+    """Same seed: the same training path, and a different final network."""
+    X, y, groups = data
+    kw = dict(max_epochs=4, batch_size=8, random_state=0, **SMALL)
+    plain = CRNNClassifier(**kw).fit(X, y, groups=groups)
+    averaged = CRNNClassifier(average_epochs=2, **kw).fit(X, y, groups=groups)
     np.testing.assert_allclose(
-        norm.running_mean.numpy(), X.mean(axis=(0, 2)), rtol=1e-5, atol=1e-5
+        averaged.history[:, "train_loss"], plain.history[:, "train_loss"], rtol=1e-6
     )
-    n = X.shape[0] * X.shape[2]
-    np.testing.assert_allclose(
-        norm.running_var.numpy(), X.var(axis=(0, 2)) * n / (n - 1), rtol=1e-4
-    )
-    norms = _norms(clf.module_)
-    assert len(norms) == 3  # input, two conv blocks
-    # every norm, the conv blocks' included, was estimated in that one pass
-    assert all(int(m.num_batches_tracked) == 1 for m in norms)
-    assert all(m.momentum == 0.1 for m in norms)  # restored afterwards
-    # dropout stays off in the pass: a second pass gives the same statistics
-    before = [m.running_var.clone() for m in norms]
-    recompute_batch_norm(clf, clf.module_, X)
-    for m, b in zip(norms, before, strict=True):
-        torch.testing.assert_close(m.running_var, b, rtol=1e-6, atol=1e-7)
-
-
-def test_batch_norm_pass_ignores_the_padding_of_ragged_clips(data):
-    X, y, _ = data
-    rng = np.random.default_rng(1)
-    clips = [x[:, : rng.integers(4, 17)].copy() for x in X]
-    clf = RNNClassifier(
-        max_epochs=2,
-        average_epochs=2,
-        batch_size=len(clips),
-        train_split=None,
-        random_state=0,
-        module__hidden_size=6,
-        module__num_layers=1,
-    ).fit(clips, y)
-    frames = np.concatenate(clips, axis=1)
-    np.testing.assert_allclose(
-        clf.module_.input_norm.norm.running_mean.numpy(),
-        frames.mean(axis=1),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    assert not np.allclose(averaged.predict_proba(X), plain.predict_proba(X))
 
 
 def test_short_fit_averages_the_epochs_it_ran(data):

@@ -225,10 +225,10 @@ _COMMON_DOC = """
         statistics used at predict time when batches are small or varied.
     average_epochs : int or None, default=None
         Checkpoint averaging (stochastic weight averaging over the tail of
-        the learning-rate schedule): the final weights are the mean of the
-        weights after each of the last ``average_epochs`` epochs, and the
-        batch-norm statistics are then estimated again in one pass over the
-        fit data. ``averaged_epochs_`` tells how many epochs were averaged.
+        the learning-rate schedule): the final network is the mean of the
+        networks after each of the last ``average_epochs`` epochs, weights
+        and batch-norm running statistics alike.
+        ``averaged_epochs_`` tells how many epochs were averaged.
         Cannot be combined with ``patience``, which also chooses the final
         weights. None keeps the last epoch's weights.
     random_state : int, RandomState instance or None, default=None
@@ -940,10 +940,6 @@ class BaseDeepClassifier(NeuralNetClassifier):
         if is_ragged(dataset):
             kwargs.setdefault("collate_fn", pad_collate)
         return iterator(dataset, **kwargs)
-
-    def _plain_iterator(self, dataset):
-        """Predict-time batches of ``dataset`` in order, in this process only."""
-        return BaseDeepClassifier.get_iterator(self, dataset, training=False)
 
     def _augments(self):
         return bool(

@@ -156,9 +156,7 @@ class _ConvBlock(nn.Sequential):
 
     def conv_norm(self, x):
         conv, norm = self[0], self[1]
-        # the norm's own mode: it alone trains while batch-norm statistics
-        # are estimated again after weight averaging
-        if norm.training or not self.fused or not norm.track_running_stats:
+        if self.training or not self.fused or not norm.track_running_stats:
             return norm(conv(x))
         weight, bias = fuse_conv_bn_weights(
             conv.weight,
@@ -324,7 +322,7 @@ class _InputNorm(nn.Module):
 
     def forward(self, X, lengths=None):
         norm = self.norm
-        if lengths is None or not norm.training or isinstance(norm, nn.Identity):
+        if lengths is None or not self.training or isinstance(norm, nn.Identity):
             return norm(X)
         mask = _time_mask(lengths, X.size(-1)).unsqueeze(1).to(X.dtype)
         count = mask.sum() * 1.0
@@ -332,8 +330,6 @@ class _InputNorm(nn.Module):
         var = (((X - mean[:, None]) * mask) ** 2).sum(dim=(0, 2)) / count
         with torch.no_grad():
             m = norm.momentum
-            if m is None:  # cumulative average, as torch's BatchNorm does
-                m = 1.0 / float(norm.num_batches_tracked + 1)
             unbiased = var * count / (count - 1).clamp(min=1)
             norm.running_mean.mul_(1 - m).add_(
                 m * mean.detach().to(norm.running_mean.dtype)

@@ -515,7 +515,7 @@ def run_svm(args):
     for n_classes in (8, 6):
         for fold, (tr, te) in enumerate(_folds(y, groups, n_classes)):
             clf = clone(head).fit(rows[tr], y[tr])
-            classes = clf.estimator.classes_
+            classes = clf.classes_
             result[f"{n_classes}:{fold}"] = {
                 "test": te.tolist(),
                 "classes": classes.tolist(),
@@ -673,9 +673,15 @@ CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
 LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
 
 
+def _runs(folder):
+    """``folder`` and its sub-folders that hold finished folds."""
+    subs = sorted(p.parent for p in folder.glob("*/folds.jsonl"))
+    return [f for f in (folder, *subs) if (f / "folds.jsonl").exists()]
+
+
 def _folds_by_row(folder):
     by_row = {}
-    for sub in (folder, *sorted(p.parent for p in folder.glob("*/meta.json"))):
+    for sub in _runs(folder):
         for line in (sub / "folds.jsonl").read_text().splitlines():
             res = json.loads(line)
             by_row.setdefault(res["row"], {})[res["fold"]] = res
@@ -720,12 +726,17 @@ def _tail_k(row):
 def landed_section(page_hash, folder=LANDED):
     """Markdown of the rerun of the default rows on the page's own sources."""
     folder = Path(folder)
-    if not (folder / "meta.json").exists():
+    if not (folder / "folds.jsonl").exists():
         return []
-    merge = sorted(p.parent for p in folder.glob("*/meta.json"))
+    merge = _runs(folder)[1:]
     meta = json.loads((folder / "meta.json").read_text())
     table = summarize(folder, merge, write=False)
     by_row = _folds_by_row(folder)
+    rows = list(meta["rows"])
+    for sub in merge:
+        known = {r["row"] for r in rows}
+        extra = json.loads((sub / "meta.json").read_text())["rows"]
+        rows += [r for r in extra if r["row"] not in known]
     machine = meta["machine"]
     device = machine.get("gpu") or f"{machine['cpus']} CPU cores"
     commands = [meta["argv"]] + [
@@ -769,7 +780,7 @@ def landed_section(page_hash, folder=LANDED):
         "",
     ]
     paired = []
-    for row in meta["rows"]:
+    for row in rows:
         if row["group"] != "averaging":
             continue
         base = row["row"].rsplit(", average of the last", 1)[0]
@@ -839,7 +850,14 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
     device = machine.get("gpu", "CPU")
     same = meta["source"] == page_hash
     landed = LANDED / "meta.json"
-    rerun = landed.exists() and json.loads(landed.read_text())["source"] == page_hash
+    rerun = (LANDED / "folds.jsonl").exists() and json.loads(landed.read_text())[
+        "source"
+    ] == page_hash
+    rerun_on = (
+        ("a GPU" if json.loads(landed.read_text())["machine"].get("gpu") else "the CPU")
+        if rerun
+        else ""
+    )
     lines = [
         "## Deep models: training-recipe study (speaker-independent)",
         "",
@@ -853,8 +871,8 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             if same
             else f", not this page's {page_hash}: "
             + (
-                "the default rows were run again on this page's sources on the "
-                "CPU (the next section); the other rows below were not. "
+                "the default rows were run again on this page's sources on "
+                f"{rerun_on} (the next section); the other rows below were not. "
                 if rerun
                 else "the deep rows below were not rerun on these sources. "
             )
@@ -903,8 +921,8 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
     ]
     if not_run:
         lines += [
-            "Defined in the script but not run yet (the session's 15 minutes of "
-            "GPU time ran out; each is one `--select` away): "
+            "Defined in the script but not run yet (each needs a GPU, or about "
+            "half an hour per row on a 2-core CPU, and is one `--select` away): "
             + "; ".join(f"`{r}`" for r in not_run)
             + ".",
             "",

@@ -103,7 +103,7 @@ def test_one_process_trains_as_without_accelerate(ragged):
 
 
 def test_checkpoint_averaging_under_accelerate_as_without():
-    """The averaged weights and the re-estimated batch-norm statistics."""
+    """The averaged weights and batch-norm statistics."""
     X, y, groups = _data(ragged=True)
     kw = dict(
         max_epochs=3,

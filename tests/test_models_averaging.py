@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,47 @@ def test_short_fit_averages_the_epochs_it_ran(data):
     ).fit(X, y, groups=data[2])
     assert clf.averaged_epochs_ == 2
     assert clf.predict(X).shape == (24,)
+
+
+def test_refit_without_averaging_forgets_averaged_epochs(data):
+    X, y, _ = data
+    clf = CRNNClassifier(max_epochs=2, average_epochs=2, batch_size=8, **SMALL)
+    clf.fit(X, y)
+    assert clf.averaged_epochs_ == 2
+    clf.set_params(average_epochs=None).fit(X, y)
+    assert not hasattr(clf, "averaged_epochs_")
+
+
+def test_kept_states_are_never_pickled(data):
+    X, y, _ = data
+    clf = CRNNClassifier(max_epochs=1, average_epochs=2, batch_size=8, **SMALL)
+    clf.fit(X, y)
+    callback = dict(clf.callbacks_)["weight_averaging"]
+    callback.on_epoch_end(clf)  # as if a fit had stopped with an error
+    assert len(callback.states_) == 1
+    restored = pickle.loads(pickle.dumps(clf))
+    assert not hasattr(dict(restored.callbacks_)["weight_averaging"], "states_")
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_bn_momentum_none_leaves_the_network_as_built(data):
+    X, y, _ = data
+
+    class Net(torch.nn.Module):
+        def __init__(self, n_coeffs=8, n_classes=3):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(n_coeffs, momentum=None)
+            self.out = torch.nn.Linear(n_coeffs, n_classes)
+
+        def forward(self, X, lengths=None):
+            return self.out(self.norm(X).mean(-1))
+
+    clf = CRNNClassifier(module=Net, max_epochs=1, batch_size=8).fit(X, y)
+    assert clf.module_.norm.momentum is None
+    clf = CRNNClassifier(module=Net, max_epochs=1, bn_momentum=0.2, batch_size=8)
+    assert clf.fit(X, y).module_.norm.momentum == 0.2
+    default = CRNNClassifier(max_epochs=1, batch_size=8, **SMALL).fit(X, y)
+    assert [m.momentum for m in _norms(default.module_)] == [0.1] * 3
 
 
 def test_bn_momentum_reaches_every_batch_norm(data):

@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from ..exceptions import AudioReadError, InvalidAudioError
-from ..segmentation._timeline import _model_loader, _windows
+from ..segmentation._timeline import _model_loader, _UnusableModel, _windows
 from ._common import CLIError, check_out_path, emit
 from ._data import expand_inputs
 
@@ -160,7 +160,7 @@ def _loader_of(pipeline, path, command):
     (``sersk <command>: error: ...``) when the model does not start with one."""
     try:
         return _model_loader(pipeline, f"sersk {command}", repr(str(path)))
-    except TypeError as exc:
+    except _UnusableModel as exc:
         raise CLIError(str(exc)) from None
 
 

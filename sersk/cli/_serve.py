@@ -51,6 +51,7 @@ def run(args):
         raise CLIError(str(exc)) from None
     import uvicorn
 
+    from ..segmentation._timeline import _UnusableModel
     from ..serve import create_app
 
     segments = args.segments
@@ -68,7 +69,7 @@ def run(args):
             hop=args.hop,
             workers=workers,
         )
-    except TypeError as exc:
+    except _UnusableModel as exc:
         # a model that cannot serve (no AudioLoader first, no predict_proba):
         # one line, as sersk predict and sersk listen give
         sock.close()

@@ -218,11 +218,12 @@ _COMMON_DOC = """
         mixup's Beta(mixup, mixup) parameter: each training batch is mixed
         with a shuffled copy of itself and the loss is mixed alike. 0 turns
         it off.
-    bn_momentum : float, default=0.1
-        Momentum of the running statistics of every batch normalisation
-        (torch's convention: the weight of the newest batch, in (0, 1]).
-        Smaller values average over more batches, which steadies the
-        statistics used at predict time when batches are small or varied.
+    bn_momentum : float or None, default=None
+        Momentum of the running statistics of every batch normalisation of
+        the network (torch's convention: the weight of the newest batch, in
+        (0, 1]). Smaller values average over more batches, which steadies
+        the statistics used at predict time when batches are small or
+        varied. None leaves the network's own (0.1 in sersk's networks).
     average_epochs : int or None, default=None
         Checkpoint averaging (stochastic weight averaging over the tail of
         the learning-rate schedule): the final network is the mean of the
@@ -230,7 +231,9 @@ _COMMON_DOC = """
         and batch-norm running statistics alike.
         ``averaged_epochs_`` tells how many epochs were averaged.
         Cannot be combined with ``patience``, which also chooses the final
-        weights. None keeps the last epoch's weights.
+        weights (nor with an ``EarlyStopping(load_best=True)`` of your own
+        in ``callbacks``, which would replace the average). None keeps the
+        last epoch's weights.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, the validation split and
         augmentation. With an int, two fits on CPU give identical models.
@@ -323,7 +326,8 @@ _COMMON_DOC = """
     :func:`warnings.simplefilter`. Early stopping (skorch's
     ``EarlyStopping``, which also raises KeyboardInterrupt) is a normal end
     of training; any other callback that raises KeyboardInterrupt counts as
-    an interruption.
+    an interruption. With ``average_epochs``, the model trained so far is
+    the average of the epochs completed before the interruption.
 
     **Batch normalisation.** The conv nets normalise with batch statistics
     while training, which needs at least 2 clips per training batch: a
@@ -357,7 +361,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
         "freq_warp": [Interval(Real, 0, 1, closed="left")],
         "time_stretch": [Interval(Real, 0, 1, closed="left")],
         "mixup": [Interval(Real, 0, None, closed="left")],
-        "bn_momentum": [Interval(Real, 0, 1, closed="right")],
+        "bn_momentum": [Interval(Real, 0, 1, closed="right"), None],
         "average_epochs": [Interval(Integral, 2, None, closed="left"), None],
         "lr_schedule": [StrOptions({"plateau", "cosine"})],
         "random_state": ["random_state"],
@@ -387,7 +391,7 @@ class BaseDeepClassifier(NeuralNetClassifier):
         freq_warp=0.1,
         time_stretch=0.15,
         mixup=0.2,
-        bn_momentum=0.1,
+        bn_momentum=None,
         average_epochs=None,
         lr_schedule="cosine",
         random_state=None,
@@ -685,6 +689,8 @@ class BaseDeepClassifier(NeuralNetClassifier):
                 torch.manual_seed(seed)
             self.__dict__["_split_seed_"] = seed
             self.__dict__["_fit_groups_"] = groups
+            # set again by checkpoint averaging, if this fit averages
+            self.__dict__.pop("averaged_epochs_", None)
             try:
                 with training_context(device.type):
                     yield
@@ -904,9 +910,10 @@ class BaseDeepClassifier(NeuralNetClassifier):
             kwargs["n_classes"] = self.n_classes_
         module_cls = self.module if self.module is not None else self._default_module
         module = self.initialized_instance(module_cls, kwargs)
-        for norm in module.modules():
-            if isinstance(norm, _BatchNorm):
-                norm.momentum = float(self.bn_momentum)
+        if self.bn_momentum is not None:
+            for norm in module.modules():
+                if isinstance(norm, _BatchNorm):
+                    norm.momentum = float(self.bn_momentum)
         if isinstance(module, _ConvNetMixin):
             module.channels_last = self._use_channels_last()
             if module.channels_last:

@@ -290,8 +290,16 @@ class CheckpointAveraging(Callback):
     def on_epoch_end(self, net, **kwargs):
         self.states_.append(_averaged_state(_bare_module(net.module_)))
 
+    def __getstate__(self):
+        # the kept networks exist only while training: a fit that ended with
+        # an error (no on_train_end) must not pickle them with the model
+        state = self.__dict__.copy()
+        state.pop("states_", None)
+        return state
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        states, self.states_ = self.states_, collections.deque(maxlen=self.n_epochs)
+        states = self.states_
+        self.states_ = collections.deque(maxlen=int(self.n_epochs))
         net.averaged_epochs_ = len(states)
         if states:
             average_states(_bare_module(net.module_), list(states))

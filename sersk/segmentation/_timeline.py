@@ -14,6 +14,10 @@ _BATCH = 32
 _BATCH_SAMPLES = 2**22
 
 
+class _UnusableModel(TypeError):
+    """A model that an entry point cannot run on audio (see _model_loader)."""
+
+
 def _model_loader(model, where, what="the model given"):
     """The :class:`~sersk.features.AudioLoader` that starts ``model``.
 
@@ -21,8 +25,9 @@ def _model_loader(model, where, what="the model given"):
     streamed waveforms) to a loaded model: ``predict_timeline``,
     ``StreamingPredictor``, ``create_app``, ``sersk predict`` and ``sersk
     listen``. ``where`` names the entry point and ``what`` the model as the
-    user gave it (e.g. the repr of its file path). Raises TypeError; callers
-    with their own kind of error (the CLI's one-line errors) wrap it.
+    user gave it (e.g. the repr of its file path). Raises a TypeError
+    (``_UnusableModel``); callers with their own kind of error (the CLI's
+    one-line errors) catch that subclass only.
     """
     from sklearn.pipeline import Pipeline
 
@@ -36,7 +41,7 @@ def _model_loader(model, where, what="the model given"):
         )
     else:
         got = f"a {type(model).__name__}"
-    raise TypeError(
+    raise _UnusableModel(
         f"{where} needs a fitted sersk pipeline whose first step is "
         "sersk.features.AudioLoader, which gives the sampling rate the model "
         f"expects; {what} is {got}. Save a pipeline of sersk.pipelines (as sersk "

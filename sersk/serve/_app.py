@@ -88,11 +88,11 @@ def _model_info_file(path):
 
 
 def _check_model(model, where):
-    from ..segmentation._timeline import _model_loader
+    from ..segmentation._timeline import _model_loader, _UnusableModel
 
     _model_loader(model, "create_app", where)
     if not hasattr(model, "predict_proba"):
-        raise TypeError(
+        raise _UnusableModel(
             f"create_app needs a model with predict_proba; the last step of {where} "
             f"({type(model[-1]).__name__}) has none (an SVC needs probability=True)."
         )

@@ -764,7 +764,9 @@ def landed_section(page_hash, folder=LANDED):
             "`python benchmarks/bench_deep_recipes.py " + shlex.join(a) + "`"
             for a in commands
         )
-        + ". The protocol and the recipe are those of the study above, with "
+        + ". "
+        + (meta["conditions"] + " " if meta.get("conditions") else "")
+        + "The protocol and the recipe are those of the study above, with "
         "the defaults of these sources (no early stopping: 60 epochs). "
         "**average of the last k epochs** rows are checkpoint averaging "
         "(`average_epochs=k`) scored from the same fits: the callback that "
@@ -788,7 +790,7 @@ def landed_section(page_hash, folder=LANDED):
         folds = sorted(set(a) & set(b))
         if not folds:
             continue
-        diff = [a[f]["uar"] - b[f]["uar"] for f in folds]
+        diff = [round(a[f]["uar"] - b[f]["uar"], 3) + 0.0 for f in folds]
         better = sum(d > 0 for d in diff)
         worse = sum(d < 0 for d in diff)
         paired.append(
@@ -812,7 +814,8 @@ def landed_section(page_hash, folder=LANDED):
     if first:
         lines += [
             "Training time per fold on this machine (fold 0 of each default "
-            f"row, {meta['jobs']} folds at a time on {device}): "
+            f"row, {meta['jobs']} folds at a time on {device}, in the conditions "
+            "above): "
             + "; ".join(
                 f"{name} {res['fit_s'] / 60:.1f} min ({res['epochs']} epochs)"
                 for name, res in first

@@ -211,3 +211,37 @@ def test_saved_model_keeps_the_settings(data, tmp_path):
     np.testing.assert_allclose(
         loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-5, atol=1e-6
     )
+
+
+def test_averaging_reaches_the_network_inside_a_ddp_wrapper(tmp_path):
+    """Under Accelerate with several processes the network is wrapped in
+    DistributedDataParallel while it trains; averaging works on the network."""
+    import torch.distributed as dist
+
+    from sersk.models._training import CheckpointAveraging, _bare_module
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+        wrapped = torch.nn.parallel.DistributedDataParallel(net)
+        assert _bare_module(wrapped) is net
+
+        class Holder:  # what the callback reads of a classifier
+            module_ = wrapped
+
+        holder = Holder()
+        callback = CheckpointAveraging(2).initialize()
+        callback.on_train_begin(holder)
+        for value in (1.0, 3.0):
+            with torch.no_grad():
+                net[0].weight.fill_(value)
+                net[1].running_mean.fill_(value)
+            callback.on_epoch_end(holder)
+        callback.on_train_end(holder)
+        assert holder.averaged_epochs_ == 2
+        assert torch.all(net[0].weight == 2.0)
+        assert torch.all(net[1].running_mean == 2.0)
+    finally:
+        dist.destroy_process_group()

@@ -802,7 +802,11 @@ def _deep_study(page_hash):
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.page_section(page_hash) + module.landed_section(page_hash)
+    return (
+        module.page_section(page_hash)
+        + module.landed_section(page_hash)
+        + module.landed_section(page_hash, module.GPU_LANDED)
+    )
 
 
 def write_page(args, rows, experiments, timings, n_clips, n_actors):

@@ -237,6 +237,8 @@ def _run_fold(job):
     A list of results: the row's own, then one per checkpoint average of
     its last ``job["tails"]`` epochs (from the same fit).
     """
+    if job["start_by"] is not None and time.time() > job["start_by"]:
+        return []  # queued to this worker before the budget ran out: skip
     import torch
     from sklearn.base import clone
 
@@ -339,8 +341,9 @@ def run_study(args):
     if args.models:
         rows = [r for r in rows if r[1] in args.models]
     selected = _parse_select(args.select)
-    if selected:
-        rows = [r for r in ROWS if f"{r[1]} | {r[0]}" in selected]
+    if selected:  # in the order asked for: the first rows start first
+        by_name = {f"{r[1]} | {r[0]}": r for r in ROWS}
+        rows = [by_name[name] for name in selected if name in by_name]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -348,6 +351,11 @@ def run_study(args):
     feature_file = Path(tempfile.mkdtemp()) / "fronts.pkl"
     with open(feature_file, "wb") as fh:
         pickle.dump(fronts, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    # Wall-clock time after which no fold starts (also read in the workers:
+    # the pool hands out a few folds ahead, and those cannot be cancelled).
+    start_by = None
+    if args.budget_s:
+        start_by = time.time() + args.budget_s - (time.perf_counter() - t_start)
     jobs = []
     for name, model, front, params, n_classes, seed, _group in rows:
         if args.max_epochs:
@@ -372,6 +380,7 @@ def run_study(args):
                     "y": y.tolist(),
                     "groups": groups.tolist(),
                     "tails": _tails_for(params, args.tails),
+                    "start_by": start_by,
                 }
             )
     meta = {
@@ -446,8 +455,9 @@ def run_study(args):
                     pending, timeout=timeout, return_when="FIRST_COMPLETED"
                 )
                 for fut in done:
-                    n_done += 1
-                    for res in fut.result():
+                    results = fut.result()
+                    n_done += bool(results)
+                    for res in results:
                         fh.write(json.dumps(res) + "\n")
                         fh.flush()
                         print(
@@ -458,12 +468,15 @@ def run_study(args):
                             flush=True,
                         )
                 if deadline is not None and time.perf_counter() > deadline:
-                    for fut in pending:
-                        fut.cancel()
+                    # Folds not started yet are dropped; those in flight are
+                    # still collected above as they finish.
+                    pending = {fut for fut in pending if not fut.cancel()}
                     print(
-                        f"budget reached: {len(pending)} jobs not finished", flush=True
+                        f"budget reached: {len(jobs) - n_done - len(pending)} "
+                        f"folds not started, {len(pending)} running or queued",
+                        flush=True,
                     )
-                    break
+                    deadline = None
     except KeyboardInterrupt:
         print("interrupted; completed folds are in", results_file, file=sys.stderr)
         raise SystemExit(130) from None
@@ -671,6 +684,7 @@ def summarize(out, merge=(), write=True):
 STUDY = ROOT / "benchmarks" / "results" / "deep_recipes"
 CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
 LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
+GPU_LANDED = ROOT / "benchmarks" / "results" / "deep_gpu_landed"
 
 
 def _runs(folder):
@@ -723,6 +737,88 @@ def _tail_k(row):
     return int(row.rsplit("last ", 1)[1].split()[0])
 
 
+def _paired_lines(rows, by_row):
+    """Per-fold differences of the averaging and ablation rows from their base.
+
+    Folds differ by 4-7 points from one another, far more than most recipe
+    changes, so a change is judged on the same folds: its UAR minus that of the
+    row it changes, fold by fold.
+    """
+    out = {"averaging": [], "ablation": []}
+    for row in rows:
+        if row["group"] not in out:
+            continue
+        if row["group"] == "averaging":
+            base = row["row"].rsplit(", average of the last", 1)[0]
+        else:
+            base = f"{row['model']} | default"
+        a, b = by_row.get(row["row"], {}), by_row.get(base, {})
+        folds = sorted(set(a) & set(b))
+        if not folds:
+            continue
+        diff = [round(a[f]["uar"] - b[f]["uar"], 3) + 0.0 for f in folds]
+        better = sum(d > 0 for d in diff)
+        worse = sum(d < 0 for d in diff)
+        out[row["group"]].append(
+            f"{row['row']} minus {base}, per fold: "
+            + ", ".join(f"{d:+.3f}" for d in diff)
+            + f" (mean {np.mean(diff):+.3f}; {better} of {len(diff)} folds "
+            f"better, {worse} worse)"
+        )
+    lines = []
+    if out["averaging"]:
+        lines += [
+            "Checkpoint averaging against the same fits without it (paired "
+            "by fold): " + "; ".join(out["averaging"]) + ".",
+            "",
+        ]
+    if out["ablation"]:
+        lines += [
+            "Ablations against the default row of the same model on the same "
+            "folds (another fit, so a difference also holds the spread from "
+            "one training run to another"
+            + _seed_spread(by_row)
+            + "): "
+            + "; ".join(out["ablation"])
+            + ".",
+            "",
+        ]
+    return lines
+
+
+SEEDS = ("crnn | default", "crnn | default, seed 1", "crnn | default, seed 2")
+
+
+def _seed_spread(by_row):
+    """How far seeds of the default CRNN lie apart per fold, at most.
+
+    From the section's own folds when it trained several seeds, else from the
+    GPU run on the same sources, else from the study.
+    """
+    found = None
+    for where, folds_of in (
+        ("in this run", lambda: by_row),
+        ("in the GPU run", lambda: _folds_by_row(GPU_LANDED)),
+        ("in the study above", lambda: _folds_by_row(STUDY)),
+    ):
+        rows = folds_of()
+        seeds = [rows[r] for r in SEEDS if r in rows]
+        folds = sorted(set.intersection(*(set(f) for f in seeds))) if seeds else []
+        if len(seeds) >= 2 and folds:
+            found = where, seeds, folds
+            break
+    if found is None:
+        return ""
+    where, seeds, folds = found
+    spread = max(
+        max(s[f]["uar"] for s in seeds) - min(s[f]["uar"] for s in seeds) for f in folds
+    )
+    return (
+        f": {len(seeds)} seeds of the default CRNN {where} lie up to "
+        f"{spread:.3f} apart on one fold"
+    )
+
+
 def landed_section(page_hash, folder=LANDED):
     """Markdown of the rerun of the default rows on the page's own sources."""
     folder = Path(folder)
@@ -743,23 +839,28 @@ def landed_section(page_hash, folder=LANDED):
         json.loads((sub / "meta.json").read_text())["argv"] for sub in merge
     ]
     same = meta["source"] == page_hash
+    ran = {r["group"] for r in rows if r["row"] in by_row}
     lines = [
-        "### The default rows on "
+        "### The default rows "
+        + ("and ablations " if "ablation" in ran else "")
+        + "on "
         + ("this page's sources" if same else f"sources {meta['source']}")
         + f" ({'GPU' if machine.get('gpu') else 'CPU'})",
         "",
-        f"The `default` rows of the four deep pipelines, run again on sersk "
-        f"sources **{meta['source']}**"
+        "The `default` rows of the four deep pipelines"
+        + (", two more seeds of the default CRNN" if "seed" in ran else "")
+        + (" and the ablations named below" if "ablation" in ran else "")
+        + f", run again on sersk sources **{meta['source']}**"
         + (" (this page's)" if same else f" (not this page's {page_hash})")
         + f" on {device} (torch {machine['torch']}"
         + (
             "; float32: this CPU has no native bfloat16"
             if not machine.get("gpu")
-            else ""
+            else f", {machine['cpus']} CPU cores; bf16 by `precision='auto'`"
         )
         + f"), {meta['jobs']} folds at a time, each in its own process with "
         "one torch thread, so `fit s/fold` is the wall time of a fold that "
-        "shares the machine with the other(s). Commands: "
+        "shares the machine with the others. Commands: "
         + "; ".join(
             "`python benchmarks/bench_deep_recipes.py " + shlex.join(a) + "`"
             for a in commands
@@ -768,43 +869,39 @@ def landed_section(page_hash, folder=LANDED):
         + (meta["conditions"] + " " if meta.get("conditions") else "")
         + "The protocol and the recipe are those of the study above, with "
         "the defaults of these sources (no early stopping: 60 epochs). "
-        "**average of the last k epochs** rows are checkpoint averaging "
-        "(`average_epochs=k`) scored from the same fits: the callback that "
-        "keeps the last weights draws no random numbers, so training is "
-        "exactly the default row's, and the averaged network (mean weights "
-        "and batch-norm statistics) is the one `average_epochs=k` gives. "
-        "**late fusion** averages the "
+        + (
+            "**average of the last k epochs** rows are checkpoint averaging "
+            "(`average_epochs=k`) scored from the same fits: the callback that "
+            "keeps the last weights draws no random numbers, so training is "
+            "exactly the default row's, and the averaged network (mean weights "
+            "and batch-norm statistics) is the one `average_epochs=k` gives. "
+            if "averaging" in ran
+            else ""
+        )
+        + (
+            "The **ensemble** row averages the probabilities of the seeds' "
+            "models (three fits, so three times the training cost). "
+            if "seed" in ran
+            else ""
+        )
+        + "**late fusion** averages the "
         "probabilities of the deep model and of `make_svm_pipeline("
         "probability=True)` (trained with its speed-perturbed copies) on the "
-        "same folds, as `make_fusion_pipeline()` does.",
+        "same folds, as `make_fusion_pipeline()` does."
+        + (
+            " Each **ablation** row is the default recipe with the one change "
+            "it names (the row of the study above), trained in the same way; "
+            "a row that scores lower than the default says that the piece it "
+            "removes helps."
+            if "ablation" in ran
+            else ""
+        ),
         "",
         table,
         "",
     ]
-    paired = []
-    for row in rows:
-        if row["group"] != "averaging":
-            continue
-        base = row["row"].rsplit(", average of the last", 1)[0]
-        a, b = by_row.get(row["row"], {}), by_row.get(base, {})
-        folds = sorted(set(a) & set(b))
-        if not folds:
-            continue
-        diff = [round(a[f]["uar"] - b[f]["uar"], 3) + 0.0 for f in folds]
-        better = sum(d > 0 for d in diff)
-        worse = sum(d < 0 for d in diff)
-        paired.append(
-            f"{row['row']} minus {base}, per fold: "
-            + ", ".join(f"{d:+.3f}" for d in diff)
-            + f" ({better} of {len(diff)} folds better, {worse} worse)"
-        )
-    if paired:
-        lines += [
-            "Checkpoint averaging against the same fits without it (paired "
-            "by fold): " + "; ".join(paired) + ".",
-            "",
-        ]
-    if CLEAN_BN_LOG.exists():
+    lines += _paired_lines(rows, by_row)
+    if "averaging" in ran and CLEAN_BN_LOG.exists():
         lines += [_clean_bn_line(CLEAN_BN_LOG), ""]
     first = [
         (name, by_row[f"{name} | default"][0])
@@ -848,6 +945,8 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             json.loads(line)["row"]
             for line in (sub / "folds.jsonl").read_text().splitlines()
         }
+    for later in (LANDED, GPU_LANDED):  # rows run since, on later sources
+        ran |= {r for r, f in _folds_by_row(later).items() if len(f) == 5}
     not_run = [f"{m} | {n}" for n, m, *_ in ROWS if f"{m} | {n}" not in ran]
     machine = meta["machine"]
     device = machine.get("gpu", "CPU")
@@ -861,6 +960,17 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
         if rerun
         else ""
     )
+    gpu_meta = GPU_LANDED / "meta.json"
+    if (
+        rerun
+        and gpu_meta.exists()
+        and json.loads(gpu_meta.read_text())["source"] == page_hash
+    ):
+        rerun_on += (
+            " and on "
+            + json.loads(gpu_meta.read_text())["machine"]["gpu"]
+            + " with more seeds and ablations"
+        )
     lines = [
         "## Deep models: training-recipe study (speaker-independent)",
         "",
@@ -875,7 +985,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             else f", not this page's {page_hash}: "
             + (
                 "the default rows were run again on this page's sources on "
-                f"{rerun_on} (the next section); the other rows below were not. "
+                f"{rerun_on} (the next sections); the other rows below were not. "
                 if rerun
                 else "the deep rows below were not rerun on these sources. "
             )
@@ -924,7 +1034,8 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
     ]
     if not_run:
         lines += [
-            "Defined in the script but not run yet (each needs a GPU, or about "
+            "Defined in the script but not run yet, here or in the next section "
+            "(each needs a GPU, or about "
             "half an hour per row on a 2-core CPU, and is one `--select` away): "
             + "; ".join(f"`{r}`" for r in not_run)
             + ".",

@@ -101,7 +101,10 @@ FEATURES = {
 
 @pytest.fixture(scope="module")
 def ravdess_clips(ravdess_root):
-    paths = sorted(ravdess_root.glob("Actor_*/*.wav"))[::241][:6]
+    # WAV as shared, or a lossless FLAC copy of it (smaller to carry around)
+    paths = sorted(
+        p for p in ravdess_root.glob("Actor_*/*") if p.suffix in (".wav", ".flac")
+    )[::241][:6]
     assert len(paths) == 6
     return AudioLoader(sr=SR, duration=3.0).transform(paths)
 

@@ -194,4 +194,6 @@ def test_gpu_model_loads_on_cpu(data, tmp_path):
     path = save_model(clf, tmp_path / "m.sersk")
     loaded = load_model(path, device="cpu")
     assert not next(loaded.module_.parameters()).is_cuda
-    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-4)
+    # cuDNN runs the GPU's convolutions in TF32 (10-bit mantissa) by default, the
+    # CPU in fp32: about 3 significant digits agree (2.5e-4 seen on an H200)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=2e-3)

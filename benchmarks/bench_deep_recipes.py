@@ -845,9 +845,9 @@ def landed_section(page_hash, folder=LANDED):
         rows += [r for r in extra if r["row"] not in known]
     machine = meta["machine"]
     device = machine.get("gpu") or f"{machine['cpus']} CPU cores"
-    commands = [meta["argv"]] + [
-        json.loads((sub / "meta.json").read_text())["argv"] for sub in merge
-    ]
+    metas = [meta] + [json.loads((sub / "meta.json").read_text()) for sub in merge]
+    commands = [m["argv"] for m in metas]
+    conditions = [m["conditions"] for m in metas if m.get("conditions")]
     same = meta["source"] == page_hash
     ran = {r["group"] for r in rows if r["row"] in by_row}
     lines = [
@@ -876,7 +876,7 @@ def landed_section(page_hash, folder=LANDED):
             for a in commands
         )
         + ". "
-        + (meta["conditions"] + " " if meta.get("conditions") else "")
+        + "".join(c + " " for c in conditions)
         + "The protocol and the recipe are those of the study above, with "
         "the defaults of these sources (no early stopping: 60 epochs). "
         + (
@@ -1055,7 +1055,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
         cpu = json.loads((Path(cpu_folder) / "summary.json").read_text())
         cpu_meta = json.loads((Path(cpu_folder) / "meta.json").read_text())
         lines += [
-            "CPU training time of the default pipelines (first fold of the same "
+            "CPU training time per fold (the first fold of the same "
             f"protocol, {cpu_meta['machine']['cpus']} CPU cores, sources "
             f"{cpu_meta['source']}, one fold at a time with 2 torch threads, "
             + cpu_meta.get(
@@ -1064,15 +1064,18 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
                 "about 4 on 2 cores), so an upper bound rather than a "
                 "measurement of an idle machine",
             )
-            + "; `"
-            + " ".join(cpu_meta["argv"])
+            + "; `python benchmarks/bench_deep_recipes.py "
+            + shlex.join(cpu_meta["argv"])
             + "`): "
             + "; ".join(
-                f"{r['model']} {r['fit_s'] / 60:.1f} min ({r['epochs']:.0f} epochs, "
+                f"{r['model']}"
+                + ("" if r["recipe"] == "default" else f" ({r['recipe']})")
+                + f" {r['fit_s'] / 60:.1f} min ({r['epochs']:.0f} epochs, "
                 f"UAR {r['uar'][0]:.3f} on that fold)"
                 for r in cpu
             )
-            + ".",
+            + "."
+            + (" " + cpu_meta["remark"] if cpu_meta.get("remark") else ""),
             "",
         ]
     return lines

@@ -120,6 +120,7 @@ ROWS = [
     ),
     ("no class weights", "crnn", {}, dict(class_weight=None), 8, 0, "ablation"),
     ("128 mels", "crnn", dict(n_mels=128), {}, 8, 0, "ablation"),
+    ("128 mels, seed 1", "crnn", dict(n_mels=128), {}, 8, 1, "ablation"),
     ("hop 512 (32 ms)", "crnn", dict(hop_length=512), {}, 8, 0, "ablation"),
     ("no silence trim", "crnn", dict(trim_db=None), {}, 8, 0, "ablation"),
     (
@@ -564,6 +565,9 @@ def _machine():
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     info["cpus"] = os.cpu_count()
+    from sersk.models import native_bf16
+
+    info["cpu_bf16"] = native_bf16("cpu")  # precision="auto" trains in bf16 there
     return info
 
 
@@ -760,8 +764,10 @@ def _paired_lines(rows, by_row):
             continue
         if row["group"] == "averaging":
             base = row["row"].rsplit(", average of the last", 1)[0]
-        else:
+        else:  # the default of the same seed where that ran, else seed 0's
             base = f"{row['model']} | default"
+            if f"{base}, seed {row['seed']}" in by_row:
+                base = f"{base}, seed {row['seed']}"
         a, b = by_row.get(row["row"], {}), by_row.get(base, {})
         folds = sorted(set(a) & set(b))
         if not folds:
@@ -864,9 +870,11 @@ def landed_section(page_hash, folder=LANDED):
         + (" (this page's)" if same else f" (not this page's {page_hash})")
         + f" on {device} (torch {machine['torch']}"
         + (
-            "; float32: this CPU has no native bfloat16"
-            if not machine.get("gpu")
-            else f", {machine['cpus']} CPU cores; bf16 by `precision='auto'`"
+            f", {machine['cpus']} CPU cores; bf16 by `precision='auto'`"
+            if machine.get("gpu")
+            else "; bf16 by `precision='auto'`: this CPU has AVX512-BF16 or AMX"
+            if machine.get("cpu_bf16")
+            else "; float32: this CPU has no native bfloat16"
         )
         + f"), {meta['jobs']} folds at a time, each in its own process with "
         "one torch thread, so `fit s/fold` is the wall time of a fold that "

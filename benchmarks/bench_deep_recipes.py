@@ -844,14 +844,13 @@ def landed_section(page_hash, folder=LANDED):
     meta = json.loads((folder / "meta.json").read_text())
     table = summarize(folder, merge, write=False)
     by_row = _folds_by_row(folder)
-    rows = list(meta["rows"])
-    for sub in merge:
+    metas = [meta] + [json.loads((sub / "meta.json").read_text()) for sub in merge]
+    rows = []
+    for m in metas:
         known = {r["row"] for r in rows}
-        extra = json.loads((sub / "meta.json").read_text())["rows"]
-        rows += [r for r in extra if r["row"] not in known]
+        rows += [r for r in m["rows"] if r["row"] not in known]
     machine = meta["machine"]
     device = machine.get("gpu") or f"{machine['cpus']} CPU cores"
-    metas = [meta] + [json.loads((sub / "meta.json").read_text()) for sub in merge]
     commands = [m["argv"] for m in metas]
     conditions = [m["conditions"] for m in metas if m.get("conditions")]
     same = meta["source"] == page_hash

@@ -92,7 +92,7 @@ def test_cli_options_reach_the_factory(model):
     if model == "rf":
         assert params["randomforestclassifier__n_estimators"] == 500
     if model in DEEP_MODELS:
-        assert params["melspectrogram__n_mels"] == 64
+        assert params["melspectrogram__n_mels"] == (128 if model == "crnn" else 64)
         assert params["melspectrogram__n_fft"] == 1024
         assert params["melspectrogram__hop_length"] == 256
 
@@ -204,7 +204,8 @@ def test_features_out_is_replaced_without_leftovers(tmp_path):
     assert proc.stdout.split()[-2:] == ["rc", "0"], proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npz"]
     data = np.load(out)
-    assert data["X"].shape[:2] == (12, 64)  # the deep pipelines' log-mel frames
+    # the log-mel frames of make_crnn_pipeline()
+    assert data["X"].shape[:2] == (12, 128)
 
 
 def test_bad_deep_options_are_refused_before_any_work(tmp_path):

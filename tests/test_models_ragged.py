@@ -502,7 +502,7 @@ def test_real_ravdess_ragged_crnn_pipelines(ravdess_small):
     assert factory[0].duration is None and factory[0].trim_db == 30
     factory.fit(X, y, crnnclassifier__groups=groups)
     trimmed = factory[:-1].transform(X)
-    assert trimmed[0].shape[0] == 64  # n_mels=64 by default
+    assert trimmed[0].shape[0] == 128  # the CRNN factory's n_mels
     assert factory[-1].n_frames_in_ == max(f.shape[1] for f in trimmed)
     # the factory's loader cuts the silence: the same mel settings on the
     # untrimmed files give longer clips

@@ -1014,7 +1014,13 @@ class BaseDeepClassifier(NeuralNetClassifier):
 
     def infer(self, x, **fit_params):
         with autocast(torch.device(self.device).type, self.precision_):
-            return super().infer(x, **fit_params)
+            out = super().infer(x, **fit_params)
+        # Under bf16 autocast a module's last layer may return bfloat16 logits
+        # (the built-in modules return float32); numpy has no bfloat16, so the
+        # scoring and prediction paths need float32.
+        if torch.is_tensor(out) and out.is_floating_point():
+            return out.float()
+        return out
 
     def get_loss(self, y_pred, y_true, *args, **kwargs):
         return super().get_loss(y_pred.float(), y_true, *args, **kwargs)

@@ -806,6 +806,7 @@ def _deep_study(page_hash):
         module.page_section(page_hash)
         + module.landed_section(page_hash)
         + module.landed_section(page_hash, module.GPU_LANDED)
+        + module.landed_section(page_hash, module.PREVIOUS_LANDED)
     )
 
 

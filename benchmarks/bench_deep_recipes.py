@@ -690,6 +690,8 @@ STUDY = ROOT / "benchmarks" / "results" / "deep_recipes"
 CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
 LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
 GPU_LANDED = ROOT / "benchmarks" / "results" / "deep_gpu_landed"
+# the CPU rerun on the sources before the CRNN's default became 128 mels
+PREVIOUS_LANDED = ROOT / "benchmarks" / "results" / "deep_landed_ca34714aa2d4"
 
 
 def _runs(folder):
@@ -953,7 +955,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             json.loads(line)["row"]
             for line in (sub / "folds.jsonl").read_text().splitlines()
         }
-    for later in (LANDED, GPU_LANDED):  # rows run since, on later sources
+    for later in (LANDED, GPU_LANDED, PREVIOUS_LANDED):  # rows run since
         ran |= {r for r, f in _folds_by_row(later).items() if len(f) == 5}
     not_run = [f"{m} | {n}" for n, m, *_ in ROWS if f"{m} | {n}" not in ran]
     machine = meta["machine"]

@@ -151,6 +151,78 @@ ROWS = [
     ),
 ]
 
+# exploration: networks defined below and named by a row's "module" (a string,
+# so that the run's meta.json stays JSON), not options of sersk yet
+ROWS += [
+    (
+        "frequency-aware head (exploration)",
+        "cnn",
+        {},
+        dict(module="freq_aware_cnn"),
+        8,
+        0,
+        "ablation",
+    ),
+]
+
+
+def _freq_aware_cnn():
+    """sersk's CNN with a head that keeps the frequency axis.
+
+    The CNN averages its last feature maps over frequency and time, so the
+    head cannot tell a high voice from a low one except through the borders
+    of the convolutions; the CRNN flattens frequency and channels into its
+    LSTM instead. This variant flattens channels and frequency positions and
+    averages over the valid frames only.
+    """
+    import math
+
+    from sersk.models._modules import (
+        CNN,
+        _dense_head,
+        _pool_time,
+        _run_conv,
+        _time_mask,
+    )
+
+    class FreqAwareCNN(CNN):
+        def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
+            super().__init__(n_coeffs, n_classes, **kwargs)
+            n_freq = n_coeffs
+            for _ in range(self.n_pools):
+                n_freq = math.ceil(n_freq / self.pool_size)
+            channels = self.conv[-1][0].out_channels
+            # the dense head again, with the CNN's own sizes, on the wider input
+            units = tuple(
+                m.out_features for m in self.head if hasattr(m, "out_features")
+            )
+            dropout = next(m.p for m in self.head if hasattr(m, "p"))
+            self.head = _dense_head(
+                channels * n_freq, units[:-1], dropout, units[-1], batch_norm=True
+            )
+
+        def forward(self, X, lengths=None):
+            x = self._image(self.input_norm(X, lengths))
+            x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
+            n, c, f, t = x.shape
+            x = x.reshape(n, c * f, t).transpose(1, 2)  # (N, T', C*F')
+            pooled = _pool_time(x, _time_mask(lengths, t), "mean")
+            return self.head(pooled).float()
+
+    return FreqAwareCNN
+
+
+EXPLORATION_MODULES = {"freq_aware_cnn": _freq_aware_cnn}
+
+
+def _resolve_params(params):
+    """A row's classifier parameters with a named exploration network built."""
+    name = params.get("module")
+    if isinstance(name, str):
+        return {**params, "module": EXPLORATION_MODULES[name]()}
+    return params
+
+
 # rows fused with the SVM besides the "default" ones
 FUSED = {"cnn | no early stopping", "cnn | no early stopping, 6 emotions"}
 
@@ -246,7 +318,7 @@ def _run_fold(job):
 
     model, front, params, seed = job["model"], job["front"], job["params"], job["seed"]
     X_all = _FEATURES[job["front_key"]]
-    pipe = _factory(model)(random_state=seed, **front, **params)
+    pipe = _factory(model)(random_state=seed, **front, **_resolve_params(params))
     clf = clone(pipe.steps[-1][1])
     train, test = job["train"], job["test"]
     y = np.asarray(job["y"])

@@ -563,7 +563,7 @@ make_crnn_pipeline = _deep_factory(
     "and attention pooling (:class:`~sersk.models.CRNNClassifier`).",
     default_n_mels=128,
     n_mels_note="128 bands recognised unseen speakers better than 64 in the "
-    "recipe study (:doc:`/results`), at a higher training cost; "
+    "recipe study (:doc:`/benchmarks`), at a higher training cost; "
     "``n_mels=64`` is the cheaper choice.",
 )
 make_cnn_pipeline = _deep_factory(

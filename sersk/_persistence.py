@@ -365,6 +365,14 @@ def _dump_network(net, step_name):
     return json.dumps(config, indent=1).encode(), buf.getvalue()
 
 
+# Network options added after format 2, with the value files that lack them
+# were trained with.
+_SIZES_OF_OLDER_FILES = {
+    # before ``freq_pooling`` existed the CNN averaged over frequency
+    "CNNClassifier": {"module__freq_pooling": "mean"},
+}
+
+
 def _module_defaults(module_cls):
     """Keyword defaults of a network's constructor (sizes, dropout, ...)."""
     import inspect
@@ -781,6 +789,10 @@ def _load_network(config, weights, path, device, budget):
     )
     if bad:
         raise _bad_network(path, f"the parameters {bad} are never stored")
+    # Files store every network size; one written before a size existed
+    # lacks it and means the behaviour of that time, not today's default.
+    for key, value in _SIZES_OF_OLDER_FILES.get(name, {}).items():
+        params.setdefault(key, value)
     for key, namespace, base in (
         ("optimizer", torch.optim, torch.optim.Optimizer),
         ("criterion", torch.nn, torch.nn.Module),

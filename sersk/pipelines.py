@@ -570,7 +570,8 @@ make_cnn_pipeline = _deep_factory(
     "CNNClassifier",
     "make_cnn_pipeline",
     "convolutional network",
-    "A 2-D CNN over the spectrogram with global pooling "
+    "A 2-D CNN over the spectrogram whose head sees the frequency position "
+    "of its last feature maps, averaged over time "
     "(:class:`~sersk.models.CNNClassifier`).",
 )
 make_cnn_lstm_pipeline = _deep_factory(
@@ -584,7 +585,7 @@ make_rnn_pipeline = _deep_factory(
     "RNNClassifier",
     "make_rnn_pipeline",
     "recurrent network",
-    "A (bidirectional) recurrent network over the frames of MFCCs "
+    "A (bidirectional) recurrent network over the spectrogram's frames "
     "(:class:`~sersk.models.RNNClassifier`).",
 )
 

@@ -43,6 +43,8 @@ def test_default_sizes_are_the_studied_recipe():
     assert cnn.conv[0][0].kernel_size == (3, 3) and cnn.conv[0][4].p == 0.2
     linears = [m for m in cnn.head if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [128, 8]
+    # the head sees 128 channels at each of the 64 / 2**4 = 4 frequency rows
+    assert linears[0].in_features == 128 * 4 and cnn.freq_pooling == "flatten"
     rnn = RNN(n_coeffs=40, n_classes=8, cell="gru", bidirectional=False)
     assert isinstance(rnn.rnn, torch.nn.GRU) and not rnn.rnn.bidirectional
 
@@ -100,6 +102,11 @@ def test_attention_pooling_weights():
         (RNN, {"pooling": "max"}, "pooling must be"),
         (CRNN, {"lstm_units": (4, 0)}, "lstm_units must be >= 1"),
         (CNN, {"conv_dropout": 1.0}, r"conv_dropout must be a float in \[0, 1\)"),
+        (
+            CNN,
+            {"freq_pooling": "max"},
+            "freq_pooling must be 'flatten' or 'mean'; got 'max'",
+        ),
         (CNNLSTM, {"kernel_size": 0}, "kernel_size must be an int >= 1"),
     ],
 )
@@ -119,10 +126,14 @@ def test_bf16_autocast_forward_backward():
     assert all(p.grad is not None for p in module.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("cls", [CRNN, CNN], ids=["CRNN", "CNN"])
-def test_conv_nets_padding_exact_in_eval(cls):
+@pytest.mark.parametrize(
+    "cls, extra",
+    [(CRNN, {}), (CNN, {}), (CNN, {"freq_pooling": "mean"})],
+    ids=["CRNN", "CNN", "CNN-freq-mean"],
+)
+def test_conv_nets_padding_exact_in_eval(cls, extra):
     torch.manual_seed(0)
-    module = cls(n_coeffs=8, n_classes=3, **SMALL[cls]).eval()
+    module = cls(n_coeffs=8, n_classes=3, **SMALL[cls], **extra).eval()
     X = torch.randn(3, 8, 13)
     lengths = torch.tensor([13, 7, 4])
     padded = torch.cat([X, torch.full((3, 8, 5), -30.0)], dim=2)
@@ -132,6 +143,47 @@ def test_conv_nets_padding_exact_in_eval(cls):
         )
         got = module(padded, lengths)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("n_coeffs, rows", [(64, 4), (128, 8), (40, 3), (5, 1)])
+def test_cnn_head_width_follows_the_frequency_rows(n_coeffs, rows):
+    # ceil-mode pooling: 40 -> 20 -> 10 -> 5 -> 3 rows; 5 -> 3 -> 2 -> 1 -> 1
+    flat = CNN(n_coeffs=n_coeffs, n_classes=3, conv_channels=(4, 4, 4, 6))
+    mean = CNN(
+        n_coeffs=n_coeffs, n_classes=3, conv_channels=(4, 4, 4, 6), freq_pooling="mean"
+    )
+    assert flat.head[0].in_features == 6 * rows
+    assert mean.head[0].in_features == 6
+    X = torch.randn(2, n_coeffs, 9)
+    assert flat.eval()(X).shape == mean.eval()(X).shape == (2, 3)
+
+
+def test_cnn_flatten_head_tells_where_in_the_spectrum():
+    # The same time-frequency pattern in the low or the high bands (away from
+    # the borders of the convolutions): after global average pooling the two
+    # give the same head input; flattened, the energy sits in other features.
+    torch.manual_seed(0)
+    X = torch.zeros(2, 48, 16)
+    X[0, 8:16] = torch.randn(8, 16)
+    X[1, 28:36] = X[0, 8:16]  # 20 rows up: a multiple of the 2 x 2 pooling grid
+    feats = {}
+    for pooling in ("flatten", "mean"):
+        module = CNN(
+            n_coeffs=48,
+            n_classes=3,
+            conv_channels=(4, 4),
+            freq_pooling=pooling,
+            input_norm=False,
+        ).eval()
+        captured = []
+        module.head.register_forward_pre_hook(
+            lambda m, a, out=captured: out.append(a[0])
+        )
+        with torch.no_grad():
+            module(X)
+        feats[pooling] = captured[0]
+    torch.testing.assert_close(feats["mean"][0], feats["mean"][1])
+    assert not torch.allclose(feats["flatten"][0], feats["flatten"][1], atol=1e-3)
 
 
 @pytest.mark.parametrize("dim", [2, 1], ids=["conv2d-CRNN-CNN", "conv1d-CNNLSTM"])

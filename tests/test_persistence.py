@@ -537,6 +537,39 @@ def test_file_of_an_earlier_release_loads_and_predicts():
     assert pipe.predict(X).tolist() == meta["metadata"]["expected"] == y.tolist()
 
 
+def test_cnn_file_of_the_release_before_freq_pooling_loads_as_it_was_trained(
+    tmp_path,
+):
+    """tests/data/cnn-meanpool.sersk was written by the release whose CNN
+    averaged over frequency; its file has no ``module__freq_pooling``."""
+    spec = importlib.util.spec_from_file_location(
+        "make_model_files", DATA / "make_model_files.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with zipfile.ZipFile(module.CNN_FILE) as zf:
+        meta = json.loads(zf.read("sersk.json"))
+        params = json.loads(zf.read("network.json"))["params"]
+    assert "module__freq_pooling" not in params
+    pipe = load_model(module.CNN_FILE, device="cpu")
+    assert pipe[-1].module__freq_pooling == "mean"
+    X, _ = module.tones()
+    assert pipe.classes_.tolist() == meta["metadata"]["classes"]
+    # float32 on another CPU's kernels: equal up to summation order
+    np.testing.assert_allclose(
+        pipe.predict_proba(X), meta["metadata"]["expected_proba"], atol=1e-4
+    )
+    # and the same file under today's default is a network it does not fit
+    with zipfile.ZipFile(module.CNN_FILE) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    config = json.loads(members["network.json"])
+    config["params"]["module__freq_pooling"] = "flatten"
+    members["network.json"] = json.dumps(config)
+    edited = _write_archive(tmp_path / "flatten.sersk", members)
+    with pytest.raises(ModelFileError, match="weights do not fit the network"):
+        load_model(edited, device="cpu")
+
+
 def test_import_sersk_stays_light():
     code = (
         "import sys, sersk\n"

@@ -1140,8 +1140,11 @@ _doc(
     """2-D CNN classifier over spectrogram-like features.
 
     Four Conv2D blocks (16, 32, 64, 128 channels, 3x3, batch norm, 2x2
-    max-pool, ReLU, dropout 0.2), global average pooling (any input size works),
-    a dense layer of 128 units with batch norm, ReLU and dropout 0.3.
+    max-pool, ReLU, dropout 0.2); the channels at each remaining frequency
+    position, averaged over the valid frames (any clip length works); a dense
+    layer of 128 units with batch norm, ReLU and dropout 0.3.
+    ``module__freq_pooling="mean"`` averages over frequency as well (global
+    average pooling), the network of earlier sersk versions.
 """,
     "CNN",
     _EXAMPLE.format(

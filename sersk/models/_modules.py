@@ -76,6 +76,13 @@ def _pooled_lengths(lengths, pool_size, n_times):
     return lengths.clamp(min=1)
 
 
+def _pooled_size(n, pool_size, n_pools):
+    """Size of an axis of ``n`` after ``n_pools`` ceil-mode max-pools."""
+    for _ in range(n_pools):
+        n = math.ceil(n / pool_size)
+    return n
+
+
 def _time_mask(lengths, n_frames):
     """Boolean mask (batch, n_frames), True on valid frames; None without lengths."""
     if lengths is None:
@@ -444,10 +451,7 @@ class CRNN(_ConvNetMixin, nn.Module):
             conv_channels, kernel_size, self.pool_size, conv_dropout
         )
         in_ch = conv_channels[-1] if conv_channels else 1
-        n_freq = n_coeffs
-        for _ in conv_channels:
-            n_freq = math.ceil(n_freq / self.pool_size)
-        in_features = in_ch * n_freq
+        in_features = in_ch * _pooled_size(n_coeffs, self.pool_size, self.n_pools)
         self.lstms = nn.ModuleList()
         for units in lstm_units:
             self.lstms.append(
@@ -478,9 +482,18 @@ class CRNN(_ConvNetMixin, nn.Module):
 class CNN(_ConvNetMixin, nn.Module):
     """Four-block 2-D CNN over the (coefficient, frame) plane.
 
-    Conv2D blocks (3x3 conv, batch norm, 2x2 max-pool, ReLU, dropout), global
-    average pooling over the remaining frequency and (valid) time positions,
-    so any input size works, then dense layers with batch norm.
+    Conv2D blocks (3x3 conv, batch norm, 2x2 max-pool, ReLU, dropout), an
+    average over the valid time positions, then dense layers with batch norm.
+    Any clip length works.
+
+    By default (``freq_pooling="flatten"``) the channels at each remaining
+    frequency position are kept apart: the head sees *where* in the spectrum
+    the energy lies (pitch and formant height, the main arousal cues), as the
+    CRNN does by flattening frequency into its LSTM. ``"mean"`` averages over
+    frequency too (global average pooling), so the head gets only which
+    patterns occur, and the number of coefficients no longer sizes the head.
+    In the speaker-independent RAVDESS study (``docs/results.md``), flattening
+    scored higher on 5 of 5 folds.
 
     Parameters
     ----------
@@ -502,6 +515,12 @@ class CNN(_ConvNetMixin, nn.Module):
         Dropout of the dense layers.
     input_norm : bool, default=True
         Batch-normalise each coefficient at the input.
+    freq_pooling : {"flatten", "mean"}, default="flatten"
+        How the last feature maps are reduced over frequency before the
+        average over time: ``"flatten"`` keeps each (channel, frequency
+        position) as its own feature (``channels * ceil(n_coeffs /
+        pool_size**n_blocks)`` inputs to the head); ``"mean"`` averages over
+        frequency (``channels`` inputs).
     """
 
     def __init__(
@@ -516,20 +535,28 @@ class CNN(_ConvNetMixin, nn.Module):
         dense_units=(128,),
         dense_dropout=0.3,
         input_norm=True,
+        freq_pooling="flatten",
     ):
         super().__init__()
         n_coeffs = _check_positive(n_coeffs, "n_coeffs")
         conv_channels = _as_tuple(conv_channels, "conv_channels")
         dense_units = _as_tuple(dense_units, "dense_units") if dense_units else ()
+        if freq_pooling not in ("flatten", "mean"):
+            raise ValueError(
+                f"freq_pooling must be 'flatten' or 'mean'; got {freq_pooling!r}"
+            )
+        self.freq_pooling = freq_pooling
         self.pool_size = _check_positive(pool_size, "pool_size")
         self.n_pools = len(conv_channels)
         self.input_norm = _InputNorm(n_coeffs, input_norm)
         self.conv = _conv2d_stack(
             conv_channels, kernel_size, self.pool_size, conv_dropout
         )
-        in_ch = conv_channels[-1] if conv_channels else 1
+        in_features = conv_channels[-1] if conv_channels else 1
+        if freq_pooling == "flatten":
+            in_features *= _pooled_size(n_coeffs, self.pool_size, self.n_pools)
         self.head = _dense_head(
-            in_ch,
+            in_features,
             dense_units,
             _check_dropout(dense_dropout, "dense_dropout"),
             _check_positive(n_classes, "n_classes"),
@@ -539,7 +566,11 @@ class CNN(_ConvNetMixin, nn.Module):
     def forward(self, X, lengths=None):
         x = self._image(self.input_norm(X, lengths))
         x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
-        x = x.mean(dim=2).transpose(1, 2)  # (N, T', C)
+        n, c, f, t = x.shape
+        if self.freq_pooling == "flatten":
+            x = x.reshape(n, c * f, t).transpose(1, 2)  # (N, T', C*F')
+        else:
+            x = x.mean(dim=2).transpose(1, 2)  # (N, T', C)
         pooled = _pool_time(x, _time_mask(lengths, x.size(1)), "mean")
         return self.head(pooled).float()
 

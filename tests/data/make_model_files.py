@@ -6,6 +6,12 @@ of :func:`tones`, saved with :func:`sersk.save_model`. The file is committed
 and never rewritten by the tests: ``tests/test_persistence.py`` checks that
 this sersk still loads a file written by an earlier release of the same
 format version and predicts the labels stored in its metadata.
+
+``python tests/data/make_model_files.py cnn`` writes ``cnn-meanpool.sersk``: a
+tiny :func:`sersk.pipelines.make_cnn_pipeline` of the release before
+``CNN(freq_pooling=...)`` existed (its CNN averaged over frequency), with the
+probabilities it predicted for :func:`tones` in its metadata. Run it with that
+release importable (it was written from commit a6e2a18).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SVM_FILE = HERE / "svm-format2.sersk"
+CNN_FILE = HERE / "cnn-meanpool.sersk"
 SR = 16000
 DURATION = 0.25
 
@@ -47,5 +54,43 @@ def make_svm_file(path=SVM_FILE):
     )
 
 
+def make_cnn_file(path=CNN_FILE):
+    import torch
+
+    import sersk
+    from sersk.pipelines import make_cnn_pipeline
+
+    torch.manual_seed(0)
+    X, y = tones()
+    pipe = make_cnn_pipeline(
+        sr=SR,
+        duration=DURATION,
+        n_mels=20,
+        n_fft=512,
+        hop_length=128,
+        max_epochs=20,
+        batch_size=6,
+        train_split=None,
+        precision="fp32",
+        device="cpu",
+        random_state=0,
+        module__conv_channels=(4, 4),
+        module__dense_units=(4,),
+    )
+    pipe.fit(X, y)
+    proba = pipe.predict_proba(X)
+    return sersk.save_model(
+        pipe,
+        path,
+        metadata={
+            "expected_proba": proba.round(6).tolist(),
+            "classes": pipe.classes_.tolist(),
+            "sersk": sersk.__version__,
+        },
+    )
+
+
 if __name__ == "__main__":
-    print(make_svm_file())
+    import sys
+
+    print(make_cnn_file() if sys.argv[1:] == ["cnn"] else make_svm_file())

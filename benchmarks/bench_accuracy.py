@@ -806,7 +806,11 @@ def _deep_study(page_hash):
         module.page_section(page_hash)
         + module.landed_section(page_hash)
         + module.landed_section(page_hash, module.GPU_LANDED)
-        + module.landed_section(page_hash, module.PREVIOUS_LANDED)
+        + [
+            line
+            for folder in module.EARLIER_LANDED
+            for line in module.landed_section(page_hash, folder)
+        ]
     )
 
 

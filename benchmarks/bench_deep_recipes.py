@@ -151,8 +151,22 @@ ROWS = [
     ),
 ]
 
+# the CNN's head before it kept the frequency rows (its default up to sources
+# 8caebb46cf0d; the same computation as that default)
+ROWS += [
+    (
+        "global average pooling (previous head)",
+        "cnn",
+        {},
+        dict(module__freq_pooling="mean"),
+        8,
+        0,
+        "ablation",
+    ),
+]
+
 # exploration: networks defined below and named by a row's "module" (a string,
-# so that the run's meta.json stays JSON), not options of sersk yet
+# so that the run's meta.json stays JSON)
 ROWS += [
     (
         "frequency-aware head (exploration)",
@@ -168,6 +182,11 @@ ROWS += [
 
 def _freq_aware_cnn():
     """sersk's CNN with a head that keeps the frequency axis.
+
+    The exploration behind ``CNN(freq_pooling="flatten")``, sersk's default
+    after sources 8caebb46cf0d; kept so that its run can be repeated. It builds
+    the previous (frequency-averaging) head first and replaces it, so its
+    initial weights differ from those of the sersk option.
 
     The CNN averages its last feature maps over frequency and time, so the
     head cannot tell a high voice from a low one except through the borders
@@ -187,7 +206,7 @@ def _freq_aware_cnn():
 
     class FreqAwareCNN(CNN):
         def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
-            super().__init__(n_coeffs, n_classes, **kwargs)
+            super().__init__(n_coeffs, n_classes, freq_pooling="mean", **kwargs)
             n_freq = n_coeffs
             for _ in range(self.n_pools):
                 n_freq = math.ceil(n_freq / self.pool_size)
@@ -762,8 +781,12 @@ STUDY = ROOT / "benchmarks" / "results" / "deep_recipes"
 CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
 LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
 GPU_LANDED = ROOT / "benchmarks" / "results" / "deep_gpu_landed"
-# the CPU rerun on the sources before the CRNN's default became 128 mels
-PREVIOUS_LANDED = ROOT / "benchmarks" / "results" / "deep_landed_ca34714aa2d4"
+# earlier CPU reruns, newest first: the sources before the CNN's head kept
+# the frequency rows, and before the CRNN's default became 128 mels
+EARLIER_LANDED = (
+    ROOT / "benchmarks" / "results" / "deep_landed_8caebb46cf0d",
+    ROOT / "benchmarks" / "results" / "deep_landed_ca34714aa2d4",
+)
 
 
 def _runs(folder):
@@ -1027,7 +1050,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             json.loads(line)["row"]
             for line in (sub / "folds.jsonl").read_text().splitlines()
         }
-    for later in (LANDED, GPU_LANDED, PREVIOUS_LANDED):  # rows run since
+    for later in (LANDED, GPU_LANDED, *EARLIER_LANDED):  # rows run since
         ran |= {r for r, f in _folds_by_row(later).items() if len(f) == 5}
     not_run = [f"{m} | {n}" for n, m, *_ in ROWS if f"{m} | {n}" not in ran]
     machine = meta["machine"]

@@ -522,13 +522,19 @@ def test_foreign_and_missing_files(tmp_path):
     assert issubclass(ModelFileError, ValueError)
 
 
-def test_file_of_an_earlier_release_loads_and_predicts():
-    """tests/data/svm-format2.sersk was written once by tests/data/make_model_files.py."""
+def _model_files():
+    """tests/data/make_model_files.py, which names the committed files."""
     spec = importlib.util.spec_from_file_location(
         "make_model_files", DATA / "make_model_files.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_file_of_an_earlier_release_loads_and_predicts():
+    """tests/data/svm-format2.sersk was written once by tests/data/make_model_files.py."""
+    module = _model_files()
     with zipfile.ZipFile(module.SVM_FILE) as zf:
         meta = json.loads(zf.read("sersk.json"))
     assert meta["format_version"] == 2
@@ -542,11 +548,7 @@ def test_cnn_file_of_the_release_before_freq_pooling_loads_as_it_was_trained(
 ):
     """tests/data/cnn-meanpool.sersk was written by the release whose CNN
     averaged over frequency; its file has no ``module__freq_pooling``."""
-    spec = importlib.util.spec_from_file_location(
-        "make_model_files", DATA / "make_model_files.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _model_files()
     with zipfile.ZipFile(module.CNN_FILE) as zf:
         meta = json.loads(zf.read("sersk.json"))
         params = json.loads(zf.read("network.json"))["params"]

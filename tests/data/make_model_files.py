@@ -54,15 +54,26 @@ def make_svm_file(path=SVM_FILE):
     )
 
 
-def make_cnn_file(path=CNN_FILE):
+# the deep files: (file, factory, tiny network) of each kind
+DEEP = {
+    "cnn": (
+        CNN_FILE,
+        "make_cnn_pipeline",
+        dict(module__conv_channels=(4, 4), module__dense_units=(4,)),
+    ),
+}
+
+
+def make_deep_file(kind):
     import torch
 
     import sersk
-    from sersk.pipelines import make_cnn_pipeline
+    from sersk import pipelines
 
+    path, factory, network = DEEP[kind]
     torch.manual_seed(0)
     X, y = tones()
-    pipe = make_cnn_pipeline(
+    pipe = getattr(pipelines, factory)(
         sr=SR,
         duration=DURATION,
         n_mels=20,
@@ -74,8 +85,7 @@ def make_cnn_file(path=CNN_FILE):
         precision="fp32",
         device="cpu",
         random_state=0,
-        module__conv_channels=(4, 4),
-        module__dense_units=(4,),
+        **network,
     )
     pipe.fit(X, y)
     proba = pipe.predict_proba(X)
@@ -93,4 +103,6 @@ def make_cnn_file(path=CNN_FILE):
 if __name__ == "__main__":
     import sys
 
-    print(make_cnn_file() if sys.argv[1:] == ["cnn"] else make_svm_file())
+    if len(sys.argv) > 2 or sys.argv[1:] and sys.argv[1] not in DEEP:
+        sys.exit(f"usage: make_model_files.py [{'|'.join(DEEP)}]")
+    print(make_deep_file(sys.argv[1]) if sys.argv[1:] else make_svm_file())

@@ -1126,7 +1126,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
             for line in (sub / "folds.jsonl").read_text().splitlines()
         }
     for later in (LANDED, GPU_LANDED, *EARLIER_LANDED):  # rows run since
-        ran |= {r for r, f in _folds_by_row(later).items() if len(f) == 5}
+        ran |= set(_folds_by_row(later))  # a partial row shows "k of 5" there
     not_run = [f"{m} | {n}" for n, m, *_ in ROWS if f"{m} | {n}" not in ran]
     machine = meta["machine"]
     device = machine.get("gpu", "CPU")
@@ -1214,7 +1214,7 @@ def page_section(page_hash, folder=STUDY, cpu_folder=CPU_RUN):
     ]
     if not_run:
         lines += [
-            "Defined in the script but not run yet, here or in the next section "
+            "Defined in the script but not run yet, here or in the sections below "
             "(each needs a GPU, or about "
             "half an hour per row on a 2-core CPU, and is one `--select` away): "
             + "; ".join(f"`{r}`" for r in not_run)

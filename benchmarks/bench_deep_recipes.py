@@ -204,6 +204,15 @@ ROWS += [
 ]
 
 
+def _wider_head(head, in_features):
+    """``head``'s dense sizes and dropout again, with batch norm, on more inputs."""
+    from sersk.models._modules import _dense_head
+
+    units = tuple(m.out_features for m in head if hasattr(m, "out_features"))
+    dropout = next(m.p for m in head if hasattr(m, "p"))
+    return _dense_head(in_features, units[:-1], dropout, units[-1], batch_norm=True)
+
+
 def _freq_aware_cnn():
     """sersk's CNN with a head that keeps the frequency axis.
 
@@ -218,12 +227,10 @@ def _freq_aware_cnn():
     LSTM instead. This variant flattens channels and frequency positions and
     averages over the valid frames only.
     """
-    import math
-
     from sersk.models._modules import (
         CNN,
-        _dense_head,
         _pool_time,
+        _pooled_size,
         _run_conv,
         _time_mask,
     )
@@ -231,18 +238,10 @@ def _freq_aware_cnn():
     class FreqAwareCNN(CNN):
         def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
             super().__init__(n_coeffs, n_classes, freq_pooling="mean", **kwargs)
-            n_freq = n_coeffs
-            for _ in range(self.n_pools):
-                n_freq = math.ceil(n_freq / self.pool_size)
+            n_freq = _pooled_size(n_coeffs, self.pool_size, self.n_pools)
             channels = self.conv[-1][0].out_channels
             # the dense head again, with the CNN's own sizes, on the wider input
-            units = tuple(
-                m.out_features for m in self.head if hasattr(m, "out_features")
-            )
-            dropout = next(m.p for m in self.head if hasattr(m, "p"))
-            self.head = _dense_head(
-                channels * n_freq, units[:-1], dropout, units[-1], batch_norm=True
-            )
+            self.head = _wider_head(self.head, channels * n_freq)
 
         def forward(self, X, lengths=None):
             x = self._image(self.input_norm(X, lengths))
@@ -268,7 +267,6 @@ def _crnn_conv_skip():
 
     from sersk.models._modules import (
         CRNN,
-        _dense_head,
         _pool_time,
         _run_conv,
         _run_rnn,
@@ -280,13 +278,7 @@ def _crnn_conv_skip():
             super().__init__(n_coeffs, n_classes, **kwargs)
             lstm_out = 2 * self.lstms[-1].hidden_size
             conv_out = self.lstms[0].input_size
-            units = tuple(
-                m.out_features for m in self.head if hasattr(m, "out_features")
-            )
-            dropout = next(m.p for m in self.head if hasattr(m, "p"))
-            self.head = _dense_head(
-                lstm_out + conv_out, units[:-1], dropout, units[-1], batch_norm=True
-            )
+            self.head = _wider_head(self.head, lstm_out + conv_out)
 
         def forward(self, X, lengths=None):
             x = self._image(self.input_norm(X, lengths))

@@ -262,6 +262,10 @@ def _crnn_conv_skip():
     the CRNN's head both summaries: the LSTM's attention-pooled output and
     that average of the conv maps, side by side, with batch norm in the head
     as in the CNN.
+
+    The exploration behind ``CRNN(conv_summary=True)``, sersk's default after
+    sources 0987fece5a18; kept so that its run can be repeated (its initial
+    weights differ from those of the sersk option).
     """
     import torch
 
@@ -275,7 +279,8 @@ def _crnn_conv_skip():
 
     class CRNNConvSkip(CRNN):
         def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
-            super().__init__(n_coeffs, n_classes, **kwargs)
+            # the head of its run: built narrow first, then replaced
+            super().__init__(n_coeffs, n_classes, conv_summary=False, **kwargs)
             lstm_out = 2 * self.lstms[-1].hidden_size
             conv_out = self.lstms[0].input_size
             self.head = _wider_head(self.head, lstm_out + conv_out)

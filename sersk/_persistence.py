@@ -367,9 +367,11 @@ def _dump_network(net, step_name):
 
 # Network options added after format 2, with the value files that lack them
 # were trained with.
-_SIZES_OF_OLDER_FILES = {
+_OPTIONS_OF_OLDER_FILES = {
     # before ``freq_pooling`` existed the CNN averaged over frequency
     "CNNClassifier": {"module__freq_pooling": "mean"},
+    # before ``conv_summary`` existed the CRNN's head saw the LSTM only
+    "CRNNClassifier": {"module__conv_summary": False},
 }
 
 
@@ -789,9 +791,9 @@ def _load_network(config, weights, path, device, budget):
     )
     if bad:
         raise _bad_network(path, f"the parameters {bad} are never stored")
-    # Files store every network size; one written before a size existed
+    # Files store every network option; one written before an option existed
     # lacks it and means the behaviour of that time, not today's default.
-    for key, value in _SIZES_OF_OLDER_FILES.get(name, {}).items():
+    for key, value in _OPTIONS_OF_OLDER_FILES.get(name, {}).items():
         params.setdefault(key, value)
     for key, namespace, base in (
         ("optimizer", torch.optim, torch.optim.Optimizer),

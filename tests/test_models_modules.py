@@ -34,6 +34,12 @@ def test_any_input_size(cls, shape):
 def test_default_sizes_are_the_studied_recipe():
     # sizes chosen by benchmarks/bench_deep_recipes.py (docs/results.md)
     crnn = CRNN(n_coeffs=64, n_classes=8)
+    # the head: 2 x 64 LSTM outputs beside 64 channels at 64 / 2**3 = 8 rows
+    assert crnn.conv_summary and crnn.head[0].in_features == 128 + 64 * 8
+    assert isinstance(crnn.head[1], torch.nn.BatchNorm1d)
+    old = CRNN(n_coeffs=64, n_classes=8, conv_summary=False)
+    assert old.head[0].in_features == 128
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in old.head)
     assert [m.hidden_size for m in crnn.lstms] == [64]
     assert all(m.bidirectional for m in crnn.lstms)
     assert [b[0].out_channels for b in crnn.conv] == [16, 32, 64]
@@ -102,6 +108,7 @@ def test_attention_pooling_weights():
         (RNN, {"pooling": "max"}, "pooling must be"),
         (CRNN, {"lstm_units": (4, 0)}, "lstm_units must be >= 1"),
         (CNN, {"conv_dropout": 1.0}, r"conv_dropout must be a float in \[0, 1\)"),
+        (CRNN, {"conv_summary": "yes"}, "conv_summary must be True or False"),
         (
             CNN,
             {"freq_pooling": "max"},
@@ -128,8 +135,13 @@ def test_bf16_autocast_forward_backward():
 
 @pytest.mark.parametrize(
     "cls, extra",
-    [(CRNN, {}), (CNN, {}), (CNN, {"freq_pooling": "mean"})],
-    ids=["CRNN", "CNN", "CNN-freq-mean"],
+    [
+        (CRNN, {}),
+        (CRNN, {"conv_summary": False}),
+        (CNN, {}),
+        (CNN, {"freq_pooling": "mean"}),
+    ],
+    ids=["CRNN", "CRNN-lstm-only", "CNN", "CNN-freq-mean"],
 )
 def test_conv_nets_padding_exact_in_eval(cls, extra):
     torch.manual_seed(0)

@@ -543,18 +543,27 @@ def test_file_of_an_earlier_release_loads_and_predicts():
     assert pipe.predict(X).tolist() == meta["metadata"]["expected"] == y.tolist()
 
 
-def test_cnn_file_of_the_release_before_freq_pooling_loads_as_it_was_trained(
-    tmp_path,
+@pytest.mark.parametrize(
+    "kind, key, then, now",
+    [
+        ("cnn", "module__freq_pooling", "mean", "flatten"),
+        ("crnn", "module__conv_summary", False, True),
+    ],
+)
+def test_deep_file_of_the_release_before_an_option_loads_as_it_was_trained(
+    kind, key, then, now, tmp_path
 ):
-    """tests/data/cnn-meanpool.sersk was written by the release whose CNN
-    averaged over frequency; its file has no ``module__freq_pooling``."""
+    """tests/data/cnn-meanpool.sersk and crnn-attention-only.sersk were
+    written by releases before ``freq_pooling`` (the CNN averaged over
+    frequency) and ``conv_summary`` (the CRNN's head saw the LSTM only)."""
     module = _model_files()
-    with zipfile.ZipFile(module.CNN_FILE) as zf:
+    path = module.DEEP[kind][0]
+    with zipfile.ZipFile(path) as zf:
         meta = json.loads(zf.read("sersk.json"))
         params = json.loads(zf.read("network.json"))["params"]
-    assert "module__freq_pooling" not in params
-    pipe = load_model(module.CNN_FILE, device="cpu")
-    assert pipe[-1].module__freq_pooling == "mean"
+    assert key not in params
+    pipe = load_model(path, device="cpu")
+    assert pipe[-1].get_params()[key] == then
     X, _ = module.tones()
     assert pipe.classes_.tolist() == meta["metadata"]["classes"]
     # float32 on another CPU's kernels: equal up to summation order
@@ -562,12 +571,12 @@ def test_cnn_file_of_the_release_before_freq_pooling_loads_as_it_was_trained(
         pipe.predict_proba(X), meta["metadata"]["expected_proba"], atol=1e-4
     )
     # and the same file under today's default is a network it does not fit
-    with zipfile.ZipFile(module.CNN_FILE) as zf:
+    with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     config = json.loads(members["network.json"])
-    config["params"]["module__freq_pooling"] = "flatten"
+    config["params"][key] = now
     members["network.json"] = json.dumps(config)
-    edited = _write_archive(tmp_path / "flatten.sersk", members)
+    edited = _write_archive(tmp_path / "today.sersk", members)
     with pytest.raises(ModelFileError, match="weights do not fit the network"):
         load_model(edited, device="cpu")
 

@@ -1124,10 +1124,12 @@ _doc(
 
     A CRNN for speech emotion recognition as a scikit-learn classifier:
     Conv2D blocks (16, 32 and 64 channels; batch norm, max-pool, ReLU,
-    dropout 0.3), a bidirectional LSTM layer (64 units), attention pooling
-    over time that ignores
-    padding, dense layers and a softmax over the classes. Trains on CUDA when
-    available, else on CPU.
+    dropout 0.3), a bidirectional LSTM layer (64 units) and attention pooling
+    over time that ignores padding; the head (a dense layer with batch norm,
+    then a softmax over the classes) sees that pooled output beside the conv
+    maps averaged over the valid frames. ``module__conv_summary=False`` gives
+    the head the LSTM's output only, the network of earlier sersk versions.
+    Trains on CUDA when available, else on CPU.
 """,
     "CRNN",
     _EXAMPLE.format(

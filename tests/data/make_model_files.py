@@ -12,6 +12,12 @@ tiny :func:`sersk.pipelines.make_cnn_pipeline` of the release before
 ``CNN(freq_pooling=...)`` existed (its CNN averaged over frequency), with the
 probabilities it predicted for :func:`tones` in its metadata. Run it with that
 release importable (it was written from commit a6e2a18).
+
+``python tests/data/make_model_files.py crnn`` writes
+``crnn-attention-only.sersk`` the same way: a tiny
+:func:`sersk.pipelines.make_crnn_pipeline` of the release before
+``CRNN(conv_summary=...)`` existed (its head saw the LSTM's attention output
+only), written from commit bdf4314.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SVM_FILE = HERE / "svm-format2.sersk"
 CNN_FILE = HERE / "cnn-meanpool.sersk"
+CRNN_FILE = HERE / "crnn-attention-only.sersk"
 SR = 16000
 DURATION = 0.25
 
@@ -60,6 +67,16 @@ DEEP = {
         CNN_FILE,
         "make_cnn_pipeline",
         dict(module__conv_channels=(4, 4), module__dense_units=(4,)),
+    ),
+    "crnn": (
+        CRNN_FILE,
+        "make_crnn_pipeline",
+        dict(
+            module__conv_channels=(4, 4),
+            module__lstm_units=(4,),
+            module__attention_units=4,
+            module__dense_units=(4,),
+        ),
     ),
 }
 

@@ -853,9 +853,11 @@ STUDY = ROOT / "benchmarks" / "results" / "deep_recipes"
 CPU_RUN = ROOT / "benchmarks" / "results" / "deep_cpu"
 LANDED = ROOT / "benchmarks" / "results" / "deep_landed"
 GPU_LANDED = ROOT / "benchmarks" / "results" / "deep_gpu_landed"
-# earlier CPU reruns, newest first: the sources before the CNN's head kept
-# the frequency rows, and before the CRNN's default became 128 mels
+# earlier CPU reruns, newest first: the sources before the CRNN's head saw
+# the conv maps, before the CNN's head kept the frequency rows, and before the
+# CRNN's default became 128 mels
 EARLIER_LANDED = (
+    ROOT / "benchmarks" / "results" / "deep_landed_0987fece5a18",
     ROOT / "benchmarks" / "results" / "deep_landed_8caebb46cf0d",
     ROOT / "benchmarks" / "results" / "deep_landed_ca34714aa2d4",
 )

@@ -181,7 +181,7 @@ ROWS += [
 
 
 # the CRNN misses its target on sources 0987fece5a18 (0.477); two ways to
-# give its head what the CNN's has
+# give its head what the CNN's has (the second became CRNN(conv_summary=True))
 ROWS += [
     (
         "four conv blocks (exploration)",

@@ -160,7 +160,8 @@ def test_bn_momentum_none_leaves_the_network_as_built(data):
     clf = CRNNClassifier(module=Net, max_epochs=1, bn_momentum=0.2, batch_size=8)
     assert clf.fit(X, y).module_.norm.momentum == 0.2
     default = CRNNClassifier(max_epochs=1, batch_size=8, **SMALL).fit(X, y)
-    assert [m.momentum for m in _norms(default.module_)] == [0.1] * 3
+    # the input, the two conv blocks and the head's dense layer
+    assert [m.momentum for m in _norms(default.module_)] == [0.1] * 4
 
 
 def test_custom_module_predicts_under_bf16(data):
@@ -188,7 +189,7 @@ def test_bn_momentum_reaches_every_batch_norm(data):
     clf = CRNNClassifier(
         max_epochs=1, bn_momentum=0.01, batch_size=8, random_state=0, **SMALL
     ).fit(X, y)
-    assert [m.momentum for m in _norms(clf.module_)] == [0.01] * 3
+    assert [m.momentum for m in _norms(clf.module_)] == [0.01] * 4
     # a smaller momentum moves the running statistics less from their start
     ref = CRNNClassifier(max_epochs=1, batch_size=8, random_state=0, **SMALL).fit(X, y)
     slow = clf.module_.input_norm.norm.running_mean.abs().mean()

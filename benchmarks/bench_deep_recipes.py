@@ -863,6 +863,13 @@ EARLIER_LANDED = (
 )
 
 
+def _more_seeds(rows, by_row):
+    """'one more seed' or 'N more seeds': the seed rows of a run that ran."""
+    n = len({r["row"] for r in rows if r["group"] == "seed" and r["row"] in by_row})
+    words = {1: "one more seed", 2: "two more seeds", 3: "three more seeds"}
+    return words.get(n, f"{n} more seeds")
+
+
 def _runs(folder):
     """``folder`` and its sub-folders that hold finished folds."""
     subs = sorted(p.parent for p in folder.glob("*/folds.jsonl"))
@@ -1025,7 +1032,12 @@ def landed_section(page_hash, folder=LANDED):
         + f" ({'GPU' if machine.get('gpu') else 'CPU'})",
         "",
         "The `default` rows of the four deep pipelines"
-        + (", two more seeds of the default CRNN" if "seed" in ran else "")
+        + (
+            (", " if "ablation" in ran else " and ")
+            + f"{_more_seeds(rows, by_row)} of the default CRNN"
+            if "seed" in ran
+            else ""
+        )
         + (" and the ablations named below" if "ablation" in ran else "")
         + f", run again on sersk sources **{meta['source']}**"
         + (" (this page's)" if same else f" (not this page's {page_hash})")

@@ -264,38 +264,20 @@ def _crnn_conv_skip():
     as in the CNN.
 
     The exploration behind ``CRNN(conv_summary=True)``, sersk's default after
-    sources 0987fece5a18; kept so that its run can be repeated (its initial
-    weights differ from those of the sersk option).
+    sources 0987fece5a18: the same forward pass, kept so that its run can be
+    repeated (its initial weights differ from those of the sersk option).
     """
-    import torch
-
-    from sersk.models._modules import (
-        CRNN,
-        _pool_time,
-        _run_conv,
-        _run_rnn,
-        _time_mask,
-    )
+    from sersk.models._modules import CRNN
 
     class CRNNConvSkip(CRNN):
         def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
-            # the head of its run: built narrow first, then replaced
+            # the head of its run: built narrow first, then replaced by the
+            # wider one that CRNN's forward feeds when conv_summary is on
             super().__init__(n_coeffs, n_classes, conv_summary=False, **kwargs)
             lstm_out = 2 * self.lstms[-1].hidden_size
             conv_out = self.lstms[0].input_size
             self.head = _wider_head(self.head, lstm_out + conv_out)
-
-        def forward(self, X, lengths=None):
-            x = self._image(self.input_norm(X, lengths))
-            x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
-            n, c, f, t = x.shape
-            h = x.permute(0, 3, 1, 2).reshape(n, t, c * f)
-            mask = _time_mask(lengths, t)
-            conv_mean = _pool_time(h, mask, "mean")
-            for lstm in self.lstms:
-                h = _run_rnn(lstm, h, lengths)
-            pooled = torch.cat([self.attention(h, mask), conv_mean], dim=1)
-            return self.head(pooled).float()
+            self.conv_summary = True
 
     return CRNNConvSkip
 

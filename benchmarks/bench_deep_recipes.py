@@ -227,29 +227,17 @@ def _freq_aware_cnn():
     LSTM instead. This variant flattens channels and frequency positions and
     averages over the valid frames only.
     """
-    from sersk.models._modules import (
-        CNN,
-        _pool_time,
-        _pooled_size,
-        _run_conv,
-        _time_mask,
-    )
+    from sersk.models._modules import CNN, _pooled_size
 
     class FreqAwareCNN(CNN):
         def __init__(self, n_coeffs=128, n_classes=8, **kwargs):
             super().__init__(n_coeffs, n_classes, freq_pooling="mean", **kwargs)
             n_freq = _pooled_size(n_coeffs, self.pool_size, self.n_pools)
             channels = self.conv[-1][0].out_channels
-            # the dense head again, with the CNN's own sizes, on the wider input
+            # the dense head again, with the CNN's own sizes, on the wider
+            # input that CNN's forward feeds under "flatten"
             self.head = _wider_head(self.head, channels * n_freq)
-
-        def forward(self, X, lengths=None):
-            x = self._image(self.input_norm(X, lengths))
-            x, lengths = _run_conv(self.conv, x, lengths, self.pool_size)
-            n, c, f, t = x.shape
-            x = x.reshape(n, c * f, t).transpose(1, 2)  # (N, T', C*F')
-            pooled = _pool_time(x, _time_mask(lengths, t), "mean")
-            return self.head(pooled).float()
+            self.freq_pooling = "flatten"
 
     return FreqAwareCNN
 
